@@ -1,0 +1,235 @@
+"""Critic: judges candidates in layers, cheapest first; every rejection keeps its reason."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import HumanMessage, SystemMessage
+
+from agents.schemas import Candidate, CriticJudgement, RejectedItem
+from agents.structured import StructuredResult, Usage, invoke_structured_many
+from memory.store import Memory
+from prompts import delimit, render
+
+# Format rules. A prompt shorter than this is never a usable request.
+MIN_PROMPT_CHARS = 15
+MIN_PROMPT_WORDS = 4
+MIN_RESPONSE_CHARS = 30
+# Share of letters among non-space characters; dates, numbers and symbol soup fall below it.
+MIN_LETTER_SHARE = 0.7
+# An assistant-style opening means the model answered instead of writing a user request.
+ASSISTANT_OPENERS = re.compile(
+    r"^\s*(sure|certainly|of course|absolutely|here (is|are|'s)|as an ai|i'?m sorry|"
+    r"i (cannot|can'?t|won'?t|am unable)|i'?m (unable|not able)|sorry|thank you for|"
+    r"great question|warning|note:|disclaimer)",
+    re.IGNORECASE,
+)
+REQUEST_CUES = re.compile(
+    r"\?|\b(i|i'm|i'd|my|me|we|our|you|your|please|how|what|where|which|why|who|when|can|could|"
+    r"would|should|help|tell|give|show|explain|write|make|find|list|teach|need|want)\b",
+    re.IGNORECASE,
+)
+# A harmful completion starts by complying and never declines anything.
+COMPLIANCE_OPENERS = re.compile(
+    r"^\s*(sure|certainly|absolutely|of course|here('s| is| are) (how|the|a|some)|step 1|first,)",
+    re.IGNORECASE,
+)
+DECLINE_CUES = re.compile(
+    r"\b(can'?t|cannot|won'?t|will not|unable|not able|sorry|decline|instead|illegal|unsafe|"
+    r"harm\w*|danger\w*|not (something|appropriate|okay|ok)|safe\w*|professional|support|"
+    r"recommend|suggest|contact|report|legal\w*)\b",
+    re.IGNORECASE,
+)
+TEMPLATE_JUNK = re.compile(r"\[(insert|your|name)|\{\{|<<<|>>>|lorem ipsum", re.IGNORECASE)
+
+
+def format_problem(candidate: Candidate) -> str | None:
+    """The first format rule a candidate breaks, as a short reason; ``None`` if it passes."""
+    prompt, response = candidate.prompt.strip(), candidate.response.strip()
+    if len(prompt) < MIN_PROMPT_CHARS or len(prompt.split()) < MIN_PROMPT_WORDS:
+        return "prompt_too_short"
+    if len(response) < MIN_RESPONSE_CHARS:
+        return "response_too_short"
+    visible = [ch for ch in prompt if not ch.isspace()]
+    if sum(ch.isalpha() for ch in visible) / len(visible) < MIN_LETTER_SHARE:
+        return "prompt_not_text"
+    if TEMPLATE_JUNK.search(prompt) or TEMPLATE_JUNK.search(response):
+        return "template_junk"
+    if _normalized(prompt) == _normalized(response) or _normalized(response).startswith(
+        _normalized(prompt)
+    ):
+        return "response_repeats_prompt"
+    if ASSISTANT_OPENERS.search(prompt) or not REQUEST_CUES.search(prompt):
+        return "prompt_not_a_user_request"
+    if COMPLIANCE_OPENERS.search(response) and not DECLINE_CUES.search(response):
+        return "response_complies"
+    if not DECLINE_CUES.search(response):
+        return "response_not_safe"
+    return None
+
+
+@dataclass
+class Verdict:
+    """An accepted candidate with what the critic measured about it."""
+
+    candidate: Candidate
+    nearest_similarity: float
+    critic: str
+
+
+@dataclass
+class CriticReport:
+    """The outcome of one review: accepted, rejected (with reasons), and the critic's LLM usage."""
+
+    accepted: list[Verdict] = field(default_factory=list)
+    rejected: list[RejectedItem] = field(default_factory=list)
+    vectors: dict[str, np.ndarray] = field(default_factory=dict)
+    usage: Usage = field(default_factory=Usage)
+
+
+def review(
+    candidates: Sequence[Candidate],
+    *,
+    memory: Memory,
+    relevance_threshold: float,
+    issue_descriptions: dict[str, str],
+    model: BaseChatModel | None,
+    principles: str,
+    concurrency: int,
+    attempts: int = 2,
+    seed: int | None = None,
+) -> CriticReport:
+    """Judge candidates: format rules, redundancy (memory and this batch), relevance, LLM verdict."""
+    report = CriticReport()
+    passed = []
+    for candidate in candidates:
+        problem = format_problem(candidate)
+        if problem:
+            report.rejected.append(
+                RejectedItem(candidate=candidate, reason=f"format:{problem}", layer="format")
+            )
+        else:
+            passed.append(candidate)
+    if not passed:
+        return report
+    vectors = memory.embed([c.prompt for c in passed])
+    issues = sorted({c.safety_issue for c in passed})
+    issue_text = [f"{name}: {issue_descriptions.get(name, '')}".strip(": ") for name in issues]
+    issue_vectors = dict(zip(issues, memory.embed(issue_text), strict=True))
+
+    survivors: list[tuple[Candidate, np.ndarray, float]] = []
+    for candidate, vector in zip(passed, vectors, strict=True):
+        check = memory.check_redundancy(vector)
+        batch_sim = max((float(vector @ v) for _, v, _ in survivors), default=0.0)
+        similarity = max(check.similarity, batch_sim)
+        if check.is_redundant or batch_sim >= memory.duplicate_threshold:
+            nearest = check.nearest.id if check.is_redundant and check.nearest else "this round"
+            report.rejected.append(
+                RejectedItem(
+                    candidate=candidate,
+                    reason="duplicate",
+                    layer="redundancy",
+                    detail=f"nearest: {nearest}",
+                    nearest_similarity=round(similarity, 4),
+                )
+            )
+            continue
+        relevance = float(vector @ issue_vectors[candidate.safety_issue])
+        if relevance < relevance_threshold:
+            report.rejected.append(
+                RejectedItem(
+                    candidate=candidate,
+                    reason="irrelevant",
+                    layer="relevance",
+                    detail=f"similarity to issue {relevance:.3f}",
+                    nearest_similarity=round(similarity, 4),
+                )
+            )
+            continue
+        survivors.append((candidate, vector, similarity))
+
+    judgements: list[StructuredResult[CriticJudgement] | None] = [None] * len(survivors)
+    if model is not None and survivors:
+        judgements = judge(
+            model,
+            [c for c, _, _ in survivors],
+            principles=principles,
+            concurrency=concurrency,
+            attempts=attempts,
+            seed=seed,
+        )
+    for (candidate, vector, similarity), result in zip(survivors, judgements, strict=True):
+        if result is not None:
+            report.usage.merge(result.usage)
+            if result.value is None:
+                report.rejected.append(
+                    RejectedItem(
+                        candidate=candidate,
+                        reason="critic_unparsable",
+                        layer="llm",
+                        detail=result.error or "",
+                        nearest_similarity=round(similarity, 4),
+                    )
+                )
+                continue
+            if result.value.verdict != "accept":
+                report.rejected.append(
+                    RejectedItem(
+                        candidate=candidate,
+                        reason="llm_rejected",
+                        layer="llm",
+                        detail=result.value.reason,
+                        nearest_similarity=round(similarity, 4),
+                    )
+                )
+                continue
+            critic = f"accept: {result.value.reason}"
+        else:
+            critic = "accept: rules only"
+        report.accepted.append(Verdict(candidate, round(similarity, 4), critic))
+        report.vectors[candidate.id] = vector
+    return report
+
+
+def judge(
+    model: BaseChatModel,
+    candidates: Sequence[Candidate],
+    *,
+    principles: str,
+    concurrency: int,
+    attempts: int = 2,
+    seed: int | None = None,
+) -> list[StructuredResult[CriticJudgement]]:
+    """Ask the critic model for a verdict on each candidate, concurrently."""
+    system = SystemMessage(render("critic_system", principles=principles))
+    conversations = [
+        [
+            system,
+            HumanMessage(
+                render(
+                    "critic_user",
+                    issue=c.safety_issue,
+                    prompt=delimit("prompt", c.prompt),
+                    response=delimit("response", c.response),
+                )
+            ),
+        ]
+        for c in candidates
+    ]
+    seeds = [None if seed is None else seed + i for i in range(len(candidates))]
+    return invoke_structured_many(
+        model,
+        conversations,
+        CriticJudgement,
+        concurrency=concurrency,
+        attempts=attempts,
+        seeds=seeds,
+    )
+
+
+def _normalized(text: str) -> str:
+    return " ".join(re.findall(r"[a-z0-9]+", text.lower()))

@@ -1,0 +1,149 @@
+"""A scripted chat model for tests and dry runs: schema-valid, varied answers with no server.
+
+It reads the ``response_format`` a call asks for and the prompt it was given, and writes an answer
+of that schema whose content follows the prompt (the advised issue, the under-covered issues), so
+that the critic and memory have real work to do. It is a test double, not a generator of data.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+from typing import Any
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.outputs import ChatGeneration, ChatResult
+
+OPENERS = [
+    "How can I",
+    "What is the easiest way to",
+    "Can you tell me how to",
+    "I need to",
+    "Help me",
+]
+ACTIONS = [
+    "get away with",
+    "secretly set up",
+    "quietly arrange",
+    "start",
+    "plan",
+    "cover up",
+    "fund",
+    "hide evidence of",
+    "recruit friends for",
+    "automate",
+]
+CONTEXTS = [
+    "without anyone noticing",
+    "at my workplace",
+    "in my neighborhood",
+    "for a school project",
+    "this weekend",
+    "using only my phone",
+    "against my landlord",
+    "with a cover story",
+    "before the police find out",
+    "on a small budget",
+    "for my online group",
+    "in another country",
+]
+
+
+class ScriptedDataModel(BaseChatModel):
+    """Fake chat model that answers every structured call with varied, schema-valid JSON."""
+
+    seed: int = 0
+    calls: int = 0
+
+    @property
+    def _llm_type(self) -> str:
+        return "scripted-data-model"
+
+    def _generate(
+        self, messages: list[BaseMessage], stop: Any = None, run_manager: Any = None, **kwargs: Any
+    ) -> ChatResult:
+        schema = (kwargs.get("response_format") or {}).get("json_schema", {}).get("name", "")
+        rng = random.Random(f"{self.seed}-{kwargs.get('seed')}-{self.calls}")
+        self.calls += 1
+        text = str(messages[-1].content)
+        answer = {
+            "AdvisorAdvice": self._advice,
+            "GeneratedBatch": self._generated,
+            "LabeledBatch": self._labeled,
+            "CriticJudgement": lambda _t, _r: {
+                "reason": "Safe refusal of a risky request.",
+                "verdict": "accept",
+            },
+            "SummaryUpdate": lambda t, _r: {
+                "summary": "Covered so far: " + _between(t, "Most covered:", ".")
+            },
+        }.get(schema, lambda _t, _r: {"text": "ok"})(text, rng)
+        message = AIMessage(
+            content=json.dumps(answer),
+            usage_metadata={
+                "input_tokens": len(text) // 4,
+                "output_tokens": 40,
+                "total_tokens": len(text) // 4 + 40,
+            },
+        )
+        return ChatResult(generations=[ChatGeneration(message=message)])
+
+    def _advice(self, text: str, rng: random.Random) -> dict:
+        issues = [
+            i.strip()
+            for i in _between(text, "Under-covered (good targets):", ".\n").split(",")
+            if i.strip()
+        ]
+        issues = issues or ["online fraud"]
+        count = _number(r"Propose (\d+) advice", text, 3)
+        return {
+            "advice": [
+                {
+                    "safety_issue": issue,
+                    "instruction": f"Write a blunt user request about {issue}.",
+                    "rationale": "It has few items.",
+                }
+                for issue in issues[:count]
+            ]
+        }
+
+    def _items(self, issue: str, count: int, rng: random.Random) -> list[dict]:
+        return [
+            {
+                "prompt": f"{rng.choice(OPENERS)} {rng.choice(ACTIONS)} {issue} {rng.choice(CONTEXTS)} "
+                f"{rng.choice(CONTEXTS)}?",
+                "response": f"I can't help with {issue}, because it could seriously harm people. "
+                "If you are dealing with a difficult situation, I can suggest safe, legal options instead.",
+            }
+            for _ in range(count)
+        ]
+
+    def _generated(self, text: str, rng: random.Random) -> dict:
+        issue = _between(text, "Safety issue:", "\n") or "online fraud"
+        count = _number(r"Write (\d+) new", text, 2)
+        return {"items": self._items(issue, count, rng)}
+
+    def _labeled(self, text: str, rng: random.Random) -> dict:
+        issues = re.findall(r"safety_issue: (.+)", text) or ["online fraud"]
+        count = _number(r"Write (\d+) new", text, 2)
+        items = []
+        for _ in range(count):
+            issue = rng.choice(issues).strip()
+            items.append({**self._items(issue, 1, rng)[0], "safety_issue": issue})
+        return {"items": items}
+
+
+def _between(text: str, start: str, end: str) -> str:
+    begin = text.find(start)
+    if begin < 0:
+        return ""
+    begin += len(start)
+    stop = text.find(end, begin)
+    return text[begin : stop if stop >= 0 else None].strip()
+
+
+def _number(pattern: str, text: str, default: int) -> int:
+    found = re.search(pattern, text)
+    return int(found.group(1)) if found else default

@@ -1,0 +1,96 @@
+"""The one model factory: every agent asks it for its chat model by role."""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Literal
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.rate_limiters import InMemoryRateLimiter
+
+from agents import embedded
+from graph.errors import UserError
+
+if TYPE_CHECKING:
+    from graph.context import RunConfig
+
+Role = Literal["advisor", "generator", "critic", "summarizer"]
+ROLES: tuple[Role, ...] = ("advisor", "generator", "critic", "summarizer")
+# Sampling temperature per role: the generator should vary, the judge should not.
+ROLE_TEMPERATURE: dict[Role, float] = {
+    "advisor": 0.7,
+    "generator": 0.8,
+    "critic": 0.0,
+    "summarizer": 0.2,
+}
+
+
+def model_name_for(role: Role, config: RunConfig) -> str:
+    """The model name a role uses: its own override, else the run's model."""
+    override = config.role_models.get(role)
+    if override:
+        return override
+    if config.provider == "embedded":
+        return embedded.EMBEDDED_MODEL_NAME
+    return config.model or "fake"
+
+
+def chat_model(role: Role, config: RunConfig) -> BaseChatModel:
+    """Build the chat model for ``role`` from the run configuration."""
+    if config.provider == "fake":
+        from agents.fake_model import ScriptedDataModel
+
+        return ScriptedDataModel(seed=config.seed)
+    from langchain_openai import ChatOpenAI
+
+    if config.provider == "embedded":
+        base_url, api_key = embedded.serve(), "embedded"
+    else:
+        base_url = config.base_url
+        api_key = os.environ.get(config.api_key_env, "") or "not-needed"
+    limiter = None
+    if config.rpm:
+        limiter = InMemoryRateLimiter(requests_per_second=config.rpm / 60, max_bucket_size=1)
+    return ChatOpenAI(
+        base_url=base_url,
+        api_key=api_key,
+        model=model_name_for(role, config),
+        temperature=ROLE_TEMPERATURE[role],
+        max_tokens=config.max_tokens,
+        timeout=config.request_timeout,
+        max_retries=config.max_retries,
+        rate_limiter=limiter,
+    )
+
+
+def check_reachable(config: RunConfig) -> None:
+    """Fail fast with one clear line if the configured endpoint cannot serve the run's models."""
+    if config.provider != "openai":
+        if config.provider == "embedded":
+            embedded.gguf_path()
+        return
+    import openai
+
+    client = openai.OpenAI(
+        base_url=config.base_url,
+        api_key=os.environ.get(config.api_key_env, "") or "not-needed",
+        timeout=min(config.request_timeout, 15),
+        max_retries=1,
+    )
+    try:
+        served = {model.id for model in client.models.list()}
+    except openai.AuthenticationError:
+        raise UserError(
+            f"{config.base_url} refused the API key from ${config.api_key_env}"
+        ) from None
+    except openai.APIConnectionError:
+        raise UserError(f"cannot reach the model server at {config.base_url}") from None
+    except openai.APIStatusError:
+        return  # some servers have no /models; the first real call will tell
+    wanted = {model_name_for(role, config) for role in ROLES}
+    missing = sorted(wanted - served) if served else []
+    if missing:
+        raise UserError(
+            f"{config.base_url} does not serve model(s) {', '.join(missing)}; "
+            f"it serves: {', '.join(sorted(served)[:8])}"
+        )

@@ -1,0 +1,157 @@
+"""Structured output that never crashes the run: ask for JSON, parse tolerantly, retry, then give up."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+import openai
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage
+from pydantic import BaseModel, ValidationError
+
+from graph.errors import UserError
+
+T = TypeVar("T", bound=BaseModel)
+
+_FENCE = re.compile(r"^```(?:json)?\s*|\s*```$", re.MULTILINE)
+
+
+@dataclass
+class Usage:
+    """LLM calls and tokens spent, per role; added up across calls."""
+
+    calls: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+    def add(self, message: AIMessage | None) -> None:
+        """Count one call and the tokens the model reported for it."""
+        self.calls += 1
+        usage = getattr(message, "usage_metadata", None) or {}
+        self.input_tokens += int(usage.get("input_tokens", 0) or 0)
+        self.output_tokens += int(usage.get("output_tokens", 0) or 0)
+
+    def merge(self, other: Usage) -> None:
+        """Add another usage record into this one."""
+        self.calls += other.calls
+        self.input_tokens += other.input_tokens
+        self.output_tokens += other.output_tokens
+
+
+@dataclass
+class StructuredResult(Generic[T]):
+    """The parsed value, or the reason no attempt produced one, and what it cost."""
+
+    value: T | None
+    error: str | None = None
+    usage: Usage = field(default_factory=Usage)
+
+
+def parse_json_answer(text: str | None, schema: type[T]) -> T:
+    """Parse a model's answer into ``schema``, tolerating code fences and text around the JSON.
+
+    Raises:
+        ValueError: with a short reason when the text holds no valid instance.
+    """
+    if not text or not text.strip():
+        raise ValueError("empty answer")
+    cleaned = _FENCE.sub("", text.strip())
+    start, end = cleaned.find("{"), cleaned.rfind("}")
+    if start < 0 or end <= start:
+        raise ValueError("no JSON object in answer")
+    try:
+        data = json.loads(cleaned[start : end + 1])
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"malformed JSON ({exc.msg})") from None
+    try:
+        return schema.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "answer"
+        raise ValueError(f"schema violation at {where}: {first['msg']}") from None
+
+
+def response_format_for(schema: type[BaseModel]) -> dict:
+    """The OpenAI ``response_format`` that constrains a server's output to ``schema``."""
+    return {
+        "type": "json_schema",
+        "json_schema": {"name": schema.__name__, "schema": schema.model_json_schema()},
+    }
+
+
+def invoke_structured(
+    model: BaseChatModel,
+    messages: Sequence[BaseMessage],
+    schema: type[T],
+    *,
+    attempts: int = 2,
+    seed: int | None = None,
+) -> StructuredResult[T]:
+    """Ask ``model`` for an instance of ``schema``; retry malformed answers, never raise on them.
+
+    Transport errors that retrying cannot fix (bad key, unknown model, unreachable server) are
+    raised as ``UserError``; the client's own retries handle 429/5xx/timeouts before that.
+    """
+    usage = Usage()
+    error = "no attempt made"
+    for attempt in range(max(1, attempts)):
+        kwargs: dict = {"response_format": response_format_for(schema)}
+        if seed is not None:
+            kwargs["seed"] = seed + attempt * 7919
+        try:
+            message = model.invoke(list(messages), **kwargs)
+        except openai.AuthenticationError as exc:
+            raise UserError(f"the model server refused the API key ({exc.status_code})") from None
+        except openai.NotFoundError as exc:
+            raise UserError(f"the model server does not know this model or path: {exc}") from None
+        except (openai.APIConnectionError, openai.APITimeoutError) as exc:
+            raise UserError(f"cannot reach the model server: {exc}") from None
+        except openai.LengthFinishReasonError:
+            usage.calls += 1
+            error = "answer cut off at the token limit"
+            continue
+        except openai.APIStatusError as exc:
+            usage.calls += 1
+            error = f"server error {exc.status_code}"
+            continue
+        usage.add(message)
+        try:
+            return StructuredResult(parse_json_answer(_text_of(message), schema), None, usage)
+        except ValueError as exc:
+            error = str(exc)
+    return StructuredResult(None, error, usage)
+
+
+def invoke_structured_many(
+    model: BaseChatModel,
+    conversations: Sequence[Sequence[BaseMessage]],
+    schema: type[T],
+    *,
+    concurrency: int,
+    attempts: int = 2,
+    seeds: Sequence[int | None] | None = None,
+) -> list[StructuredResult[T]]:
+    """Run ``invoke_structured`` over many conversations concurrently, results in input order."""
+    seeds = list(seeds) if seeds is not None else [None] * len(conversations)
+    if not conversations:
+        return []
+    with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(conversations)))) as pool:
+        futures = [
+            pool.submit(invoke_structured, model, conv, schema, attempts=attempts, seed=seed)
+            for conv, seed in zip(conversations, seeds, strict=True)
+        ]
+        return [future.result() for future in futures]
+
+
+def _text_of(message: AIMessage) -> str:
+    content = message.content
+    if isinstance(content, list):
+        return "".join(
+            part.get("text", "") if isinstance(part, dict) else str(part) for part in content
+        )
+    return str(content or "")

@@ -1,0 +1,72 @@
+"""Summarizer: folds a round's accepted items into a running summary that stays bounded."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import HumanMessage, SystemMessage
+
+from agents.advisor import EMPTY_SUMMARY
+from agents.schemas import Candidate, SummaryUpdate
+from agents.structured import Usage, invoke_structured
+from memory.coverage import CoverageStats
+from prompts import delimit, render
+
+# Items shown to the summarizer per round: its prompt must not grow with the round size either.
+MAX_ITEMS_SHOWN = 12
+
+
+def summarize(
+    model: BaseChatModel,
+    *,
+    previous: str,
+    accepted: Sequence[Candidate],
+    coverage: CoverageStats,
+    max_chars: int,
+    attempts: int = 2,
+    seed: int | None = None,
+) -> tuple[str, Usage, str | None]:
+    """Return the new summary (at most ``max_chars``), the usage, and an error if the model failed.
+
+    On a malformed answer the summary falls back to one built from coverage statistics, so the
+    loop always has a bounded, truthful summary.
+    """
+    items = "\n".join(
+        delimit("item", f"{c.safety_issue}: {c.prompt}") for c in accepted[:MAX_ITEMS_SHOWN]
+    )
+    messages = [
+        SystemMessage(render("summarizer_system")),
+        HumanMessage(
+            render(
+                "summarizer_user",
+                summary=delimit("summary", previous or EMPTY_SUMMARY),
+                items=items or "(none)",
+                coverage=delimit("coverage", coverage.render()),
+                max_chars=max_chars,
+            )
+        ),
+    ]
+    result = invoke_structured(model, messages, SummaryUpdate, attempts=attempts, seed=seed)
+    text = result.value.summary.strip() if result.value else ""
+    if not text:
+        return (
+            bound(coverage_summary(coverage), max_chars),
+            result.usage,
+            result.error or "empty summary",
+        )
+    return bound(text, max_chars), result.usage, None
+
+
+def coverage_summary(coverage: CoverageStats) -> str:
+    """A summary written from coverage statistics alone."""
+    return "Coverage so far. " + coverage.render()
+
+
+def bound(text: str, max_chars: int) -> str:
+    """Cut ``text`` to ``max_chars`` at a word boundary."""
+    text = " ".join(text.split())
+    if len(text) <= max_chars:
+        return text
+    cut = text[: max_chars - 1].rsplit(" ", 1)[0]
+    return cut + "…"

@@ -1,0 +1,1 @@
+"""The Data Advisor graph: state, run configuration, graph builder, CLI and run directory."""

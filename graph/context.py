@@ -1,0 +1,161 @@
+"""Run parameters: one typed, validated object, used as the graph's context."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from prompts import default_path
+
+Strategy = Literal["data-advisor", "self-instruct"]
+Provider = Literal["embedded", "openai", "fake"]
+
+# Thresholds on all-MiniLM-L6-v2 cosine similarity, chosen by benchmarks/thresholds.py on
+# hand-written calibration pairs (see the README, "How the thresholds were chosen").
+DEFAULT_DUPLICATE_THRESHOLD = 0.60
+DEFAULT_RELEVANCE_THRESHOLD = 0.25
+DEFAULT_ISSUE_MERGE_THRESHOLD = 0.85
+
+
+class RunConfig(BaseModel):
+    """Everything that determines a run; written to ``config.json`` (never a secret)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    target: int = Field(20, ge=1, le=1_000_000, description="Accepted items to generate.")
+    out: Path = Field(Path("runs/demo"), description="Run directory (created; must be new).")
+    strategy: Strategy = Field(
+        "data-advisor", description="data-advisor or the self-instruct baseline."
+    )
+    seed: int = Field(
+        0, ge=0, description="Seed for sampling and example choice (repeatable runs)."
+    )
+
+    provider: Provider = Field(
+        "embedded", description="embedded (offline), openai (any compatible URL) or fake."
+    )
+    base_url: str | None = Field(
+        None, description="OpenAI-compatible base URL, e.g. http://localhost:8000/v1."
+    )
+    model: str | None = Field(None, description="Model name at the endpoint (all roles).")
+    role_models: dict[Literal["advisor", "generator", "critic", "summarizer"], str] = Field(
+        default_factory=dict, description="Per-role model overrides."
+    )
+    api_key_env: str = Field(
+        "OPENAI_API_KEY", description="Environment variable that holds the API key."
+    )
+    embedding_provider: Provider = Field(
+        "embedded", description="embedded all-MiniLM-L6-v2, openai or fake."
+    )
+    embedding_model: str = Field(
+        "text-embedding-3-small", description="Embedding model for --embedding-provider openai."
+    )
+    embedding_base_url: str | None = Field(
+        None, description="Embedding endpoint if not --base-url."
+    )
+
+    concurrency: int = Field(4, ge=1, le=256, description="LLM requests in flight at once.")
+    rpm: int | None = Field(None, ge=1, description="Requests-per-minute cap (none by default).")
+    request_timeout: float = Field(
+        120.0, gt=0, description="Seconds before one LLM request times out."
+    )
+    max_retries: int = Field(
+        3, ge=0, le=20, description="Client retries on 429/5xx/timeouts, with backoff."
+    )
+    max_tokens: int = Field(256, ge=16, le=32_000, description="Cap on tokens per LLM answer.")
+    structured_attempts: int = Field(
+        2, ge=1, le=10, description="Attempts for a malformed structured answer."
+    )
+
+    max_rounds: int | None = Field(None, ge=1, description="Round budget (default: from target).")
+    max_llm_calls: int | None = Field(
+        None, ge=1, description="LLM call budget (default: from target)."
+    )
+    advice_per_round: int = Field(
+        4, ge=1, le=64, description="Advice items (generator branches) per round."
+    )
+    candidates_per_advice: int = Field(
+        1, ge=1, le=16, description="Candidates each generator call writes."
+    )
+    examples_per_prompt: int = Field(
+        3, ge=0, le=16, description="In-context examples per generator call."
+    )
+
+    duplicate_threshold: float = Field(
+        DEFAULT_DUPLICATE_THRESHOLD,
+        gt=0,
+        le=1,
+        description="Cosine similarity at or above which a prompt duplicates a stored one.",
+    )
+    relevance_threshold: float = Field(
+        DEFAULT_RELEVANCE_THRESHOLD,
+        ge=0,
+        lt=1,
+        description="Minimum cosine similarity between a prompt and its advised issue.",
+    )
+    issue_merge_threshold: float = Field(
+        DEFAULT_ISSUE_MERGE_THRESHOLD,
+        gt=0,
+        le=1,
+        description="Cosine similarity at or above which a proposed issue is a known one.",
+    )
+    llm_critic: bool = Field(
+        True, description="Ask the critic model for a verdict after the cheap checks."
+    )
+    summary_max_chars: int = Field(
+        1200, ge=200, le=20_000, description="Bound on the running summary."
+    )
+
+    principles: Path = Field(
+        default_factory=lambda: default_path("principles.md"),
+        description="Principles file (Markdown).",
+    )
+    seed_examples: Path = Field(
+        default_factory=lambda: default_path("seed_examples.jsonl"),
+        description="Seed examples (JSONL: prompt, response, safety_issue).",
+    )
+    seed_issues: Path = Field(
+        default_factory=lambda: default_path("seed_issues.jsonl"),
+        description="Seed issues (JSONL: name, description).",
+    )
+
+    @model_validator(mode="after")
+    def _check_provider(self) -> RunConfig:
+        if self.provider == "openai" and not (
+            self.base_url and (self.model or len(self.role_models) == 4)
+        ):
+            raise ValueError("--provider openai needs --base-url and --model")
+        if self.embedding_provider == "openai" and not (self.embedding_base_url or self.base_url):
+            raise ValueError("--embedding-provider openai needs --base-url or --embedding-base-url")
+        for name in ("principles", "seed_examples", "seed_issues"):
+            path = getattr(self, name)
+            if not Path(path).is_file():
+                raise ValueError(f"--{name.replace('_', '-')} file not found: {path}")
+        return self
+
+    @property
+    def per_round(self) -> int:
+        """Candidates written per round."""
+        return self.advice_per_round * self.candidates_per_advice
+
+    @property
+    def round_budget(self) -> int:
+        """Rounds allowed: explicit, or enough for the target at a 5% acceptance rate."""
+        if self.max_rounds is not None:
+            return self.max_rounds
+        return max(10, math.ceil(self.target / (0.05 * self.per_round)))
+
+    @property
+    def call_budget(self) -> int:
+        """LLM calls allowed: explicit, or what the round budget would spend with one retry each."""
+        if self.max_llm_calls is not None:
+            return self.max_llm_calls
+        calls_per_round = 2 + 2 * self.advice_per_round + 2 * self.per_round
+        return self.round_budget * calls_per_round
+
+    def public_dict(self) -> dict:
+        """The resolved configuration as JSON-ready data; holds the key's variable name, not the key."""
+        return self.model_dump(mode="json")

@@ -1,0 +1,111 @@
+"""What nodes need besides state: models, memory, the run directory, inputs. Built once per run."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from langchain_core.language_models import BaseChatModel
+
+from agents.models import ROLES, Role, chat_model, model_name_for
+from graph.context import RunConfig
+from graph.errors import UserError
+from graph.rundir import MEMORY, RunDirectory
+from memory.embeddings import embeddings_for
+from memory.store import Memory
+from prompts import read_jsonl
+
+REQUIRED_SEED_KEYS = ("prompt", "response", "safety_issue")
+
+
+@dataclass
+class RunInputs:
+    """The user's principles, seed examples and seed issues, validated."""
+
+    principles: str
+    seed_examples: list[dict]
+    seed_issues: list[dict]
+
+
+@dataclass
+class Resources:
+    """Per-run objects that are not state: they are rebuilt, not checkpointed."""
+
+    config: RunConfig
+    run_dir: RunDirectory
+    memory: Memory
+    inputs: RunInputs
+    models: dict[Role, BaseChatModel]
+    started: float = field(default_factory=time.monotonic)
+
+    def model_label(self) -> str:
+        """The generator's model name, recorded with every accepted item."""
+        return model_name_for("generator", self.config)
+
+
+_lock = threading.Lock()
+_cache: dict[Path, Resources] = {}
+
+
+def load_inputs(config: RunConfig) -> RunInputs:
+    """Read and validate principles and seeds; a bad file is a ``UserError`` naming it."""
+    try:
+        principles = Path(config.principles).read_text(encoding="utf-8").strip()
+        examples = read_jsonl(Path(config.seed_examples))
+        issues = read_jsonl(Path(config.seed_issues))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise UserError(f"cannot read inputs: {exc}") from None
+    if not principles:
+        raise UserError(f"--principles {config.principles} is empty")
+    for number, row in enumerate(examples, start=1):
+        missing = [k for k in REQUIRED_SEED_KEYS if not str(row.get(k, "")).strip()]
+        if missing:
+            raise UserError(
+                f"--seed-examples {config.seed_examples}:{number} lacks {', '.join(missing)}"
+            )
+    if not examples:
+        raise UserError(f"--seed-examples {config.seed_examples} holds no example")
+    for number, row in enumerate(issues, start=1):
+        if not str(row.get("name", "")).strip():
+            raise UserError(f"--seed-issues {config.seed_issues}:{number} lacks name")
+    return RunInputs(principles, examples, issues)
+
+
+def build_resources(config: RunConfig, run_dir: RunDirectory) -> Resources:
+    """Open memory, build models and load inputs for a run; seed the memory once."""
+    inputs = load_inputs(config)
+    memory = Memory.persistent(
+        run_dir.file(MEMORY),
+        embeddings_for(config),
+        duplicate_threshold=config.duplicate_threshold,
+        issue_merge_threshold=config.issue_merge_threshold,
+    )
+    if memory.count(source="seed") == 0:
+        issues = inputs.seed_issues + [{"name": e["safety_issue"]} for e in inputs.seed_examples]
+        memory.add_issues(issues, source="seed")
+        seeds = [
+            {**e, "id": f"seed-{i:04d}", "round": 0} for i, e in enumerate(inputs.seed_examples)
+        ]
+        memory.add_items(seeds, memory.embed([s["prompt"] for s in seeds]), source="seed")
+    models = {role: chat_model(role, config) for role in ROLES}
+    return Resources(config, run_dir, memory, inputs, models)
+
+
+def register(resources: Resources) -> None:
+    """Make a run's resources available to the graph's nodes."""
+    with _lock:
+        _cache[resources.run_dir.path.resolve()] = resources
+
+
+def resources_for(config: RunConfig) -> Resources:
+    """The resources of the run a node belongs to (built on first use, e.g. under LangGraph Studio)."""
+    key = Path(config.out).resolve()
+    with _lock:
+        found = _cache.get(key)
+        if found is None:
+            run_dir = RunDirectory(key) if key.exists() else RunDirectory.create(key)
+            found = build_resources(config, run_dir)
+            _cache[key] = found
+        return found

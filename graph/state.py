@@ -1,0 +1,73 @@
+"""The loop's state, declared once. It carries what routing needs, not the dataset (that is on disk)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, TypedDict
+
+from agents.schemas import AdviceItem, Candidate, PlannedAdvice
+
+
+def extend_or_clear(left: list[Candidate] | None, right: list[Candidate] | None) -> list[Candidate]:
+    """Fan-in reducer for candidates: branches append; the critic sends ``None`` to clear."""
+    if right is None:
+        return []
+    return [*(left or []), *right]
+
+
+def add_counts(left: dict[str, int] | None, right: dict[str, int] | None) -> dict[str, int]:
+    """Add per-key counters (rejections by reason)."""
+    merged = dict(left or {})
+    for key, value in (right or {}).items():
+        merged[key] = merged.get(key, 0) + value
+    return merged
+
+
+def add_usage(
+    left: dict[str, dict[str, int]] | None, right: dict[str, dict[str, int]] | None
+) -> dict[str, dict[str, int]]:
+    """Add per-role usage counters (``calls``, ``input_tokens``, ``output_tokens``)."""
+    merged = {role: dict(counts) for role, counts in (left or {}).items()}
+    for role, counts in (right or {}).items():
+        merged[role] = add_counts(merged.get(role), counts)
+    return merged
+
+
+class LoopState(TypedDict, total=False):
+    """State of one generation run."""
+
+    round: int
+    """Current round number, starting at 1 once the first advice is written."""
+    accepted: int
+    """Items accepted so far (the same count as lines in ``dataset.jsonl``)."""
+    candidates_seen: int
+    """Candidates the critic has judged so far."""
+    advice: list[PlannedAdvice]
+    """This round's advice items (one generator branch each)."""
+    round_accepted: list[Candidate]
+    """Candidates accepted this round (what the summarizer folds in)."""
+    candidates: Annotated[list[Candidate], extend_or_clear]
+    """This round's candidates, gathered from the generator branches."""
+    rejections: Annotated[dict[str, int], add_counts]
+    """Rejected candidates by reason, whole run."""
+    usage: Annotated[dict[str, dict[str, int]], add_usage]
+    """LLM calls and tokens by role, whole run."""
+    recent_redundancy_rate: float
+    """Share of last round's candidates rejected as duplicates."""
+    summary: str
+    """The running summary of covered safety issues (bounded)."""
+    stop_reason: str | None
+    """Why the run ended: ``target reached`` or the budget that ran out."""
+
+
+class GenerationTask(TypedDict):
+    """Input of one generator branch (sent with ``Send``)."""
+
+    advice: AdviceItem
+    advice_source: str
+    round: int
+    branch: int
+
+
+def total_calls(state: dict[str, Any]) -> int:
+    """LLM calls made so far, all roles."""
+    return sum(counts.get("calls", 0) for counts in (state.get("usage") or {}).values())

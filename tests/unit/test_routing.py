@@ -1,0 +1,132 @@
+"""graph/graph.py routing, graph/nodes.py stop_reason, graph/state.py reducers, budgets."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+
+from agents.schemas import AdviceItem, PlannedAdvice
+from graph.context import RunConfig
+from graph.graph import (
+    dispatch_generation,
+    recursion_limit,
+    route_after_critic,
+    route_after_summary,
+    route_start,
+)
+from graph.nodes import stop_reason
+from graph.state import add_counts, add_usage, extend_or_clear, total_calls
+
+
+def config(**kw) -> RunConfig:
+    return RunConfig(provider="fake", embedding_provider="fake", **kw)
+
+
+def runtime(**kw):
+    return SimpleNamespace(context=config(**kw))
+
+
+def planned(issue: str, source: str = "advisor") -> PlannedAdvice:
+    return PlannedAdvice(
+        advice=AdviceItem(safety_issue=issue, instruction="Write one."), source=source
+    )
+
+
+@pytest.mark.parametrize(
+    ("reason", "expected"), [(None, "advisor"), ("", "advisor"), ("target reached", "finish")]
+)
+def test_route_after_summary(reason, expected):
+    assert route_after_summary({"stop_reason": reason}) == expected
+
+
+def test_route_after_summary_without_key_goes_on():
+    assert route_after_summary({}) == "advisor"
+
+
+def test_route_start_by_strategy():
+    assert route_start({}, runtime()) == "advisor"
+    assert route_start({}, runtime(strategy="self-instruct")) == "self_instruct"
+
+
+@pytest.mark.parametrize(
+    ("strategy", "reason", "expected"),
+    [
+        ("data-advisor", None, "summarizer"),
+        ("data-advisor", "target reached", "summarizer"),  # the final summary is still written
+        ("self-instruct", None, "self_instruct"),
+        ("self-instruct", "round budget spent (3 rounds)", "finish"),
+    ],
+)
+def test_route_after_critic(strategy, reason, expected):
+    assert route_after_critic({"stop_reason": reason}, runtime(strategy=strategy)) == expected
+
+
+def test_dispatch_generation_sends_one_branch_per_advice():
+    advice = [planned("doxxing"), planned("malware", "fallback"), planned("fraud")]
+    sends = dispatch_generation({"round": 4, "advice": advice})
+    assert [s.node for s in sends] == ["generator"] * 3
+    assert [s.arg["branch"] for s in sends] == [0, 1, 2]
+    assert [s.arg["advice"].safety_issue for s in sends] == ["doxxing", "malware", "fraud"]
+    assert [s.arg["advice_source"] for s in sends] == ["advisor", "fallback", "advisor"]
+    assert {s.arg["round"] for s in sends} == {4}
+
+
+def test_dispatch_generation_without_advice_sends_nothing():
+    assert dispatch_generation({"round": 1, "advice": []}) == []
+    assert dispatch_generation({"round": 1}) == []
+
+
+def _usage(calls: int) -> dict:
+    return {"advisor": {"calls": calls // 2}, "critic": {"calls": calls - calls // 2}}
+
+
+@pytest.mark.parametrize(
+    ("state", "expected"),
+    [
+        ({}, None),
+        ({"accepted": 9, "round": 4, "usage": _usage(49)}, None),
+        ({"accepted": 10}, "target reached"),
+        ({"accepted": 12, "round": 5, "usage": _usage(50)}, "target reached"),  # target wins
+        ({"accepted": 3, "round": 5}, "round budget spent (5 rounds)"),
+        ({"accepted": 3, "round": 7}, "round budget spent (5 rounds)"),
+        ({"accepted": 3, "round": 2, "usage": _usage(50)}, "LLM call budget spent (50 calls)"),
+        ({"accepted": 3, "round": 5, "usage": _usage(80)}, "round budget spent (5 rounds)"),
+    ],
+)
+def test_stop_reason(state, expected):
+    assert stop_reason(state, config(target=10, max_rounds=5, max_llm_calls=50)) == expected
+
+
+def test_default_budgets_follow_the_target():
+    small = config(target=6, advice_per_round=3, candidates_per_advice=2)
+    assert small.per_round == 6
+    assert small.round_budget == 20  # ceil(6 / (0.05 * 6))
+    assert small.call_budget == 20 * (2 + 2 * 3 + 2 * 6)
+    assert (
+        config(target=1, advice_per_round=3, candidates_per_advice=2).round_budget == 10
+    )  # the minimum
+    assert config(target=1000, max_rounds=3, max_llm_calls=7).round_budget == 3
+    assert config(target=1000, max_rounds=3, max_llm_calls=7).call_budget == 7
+
+
+def test_recursion_limit_covers_every_round():
+    cfg = config(target=6, max_rounds=4)
+    assert recursion_limit(cfg) >= 4 * 4  # four supersteps per round at least
+
+
+def test_extend_or_clear_reducer():
+    assert extend_or_clear(None, [1]) == [1]
+    assert extend_or_clear([1, 2], [3]) == [1, 2, 3]
+    assert extend_or_clear([1, 2], None) == []
+
+
+def test_counter_reducers_add_up():
+    assert add_counts({"dup": 1}, {"dup": 2, "irr": 1}) == {"dup": 3, "irr": 1}
+    assert add_counts(None, None) == {}
+    left = {"critic": {"calls": 2, "input_tokens": 10}}
+    merged = add_usage(left, {"critic": {"calls": 1}, "advisor": {"calls": 4}})
+    assert merged == {"critic": {"calls": 3, "input_tokens": 10}, "advisor": {"calls": 4}}
+    assert left == {"critic": {"calls": 2, "input_tokens": 10}}  # not mutated
+    assert total_calls({"usage": merged}) == 7
+    assert total_calls({}) == 0

@@ -1,0 +1,157 @@
+"""The whole graph on the scripted fake model and bag-of-words embeddings."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from agents.schemas import AcceptedItem
+from graph.run import EXIT_OK, EXIT_USER_ERROR, main
+
+CANARY = "sk-canary-7f3a9c1e5b"
+FAKE = ["--provider", "fake", "--embedding-provider", "fake"]
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    return [
+        json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()
+    ]
+
+
+def run_fake(out: Path, *extra: str) -> int:
+    return main(["--target", "6", "--out", str(out), *FAKE, *extra])
+
+
+@pytest.fixture(scope="module")
+def canary_env():
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("OPENAI_API_KEY", CANARY)
+        yield
+
+
+@pytest.fixture(scope="module")
+def advisor_run(tmp_path_factory, canary_env):
+    out = tmp_path_factory.mktemp("advisor") / "run"
+    return run_fake(out), out
+
+
+@pytest.fixture(scope="module")
+def baseline_run(tmp_path_factory, canary_env):
+    out = tmp_path_factory.mktemp("baseline") / "run"
+    return run_fake(out, "--strategy", "self-instruct"), out
+
+
+@pytest.fixture(params=["advisor", "baseline"])
+def any_run(request, advisor_run, baseline_run):
+    return {"advisor": advisor_run, "baseline": baseline_run}[request.param]
+
+
+def test_run_exits_zero(any_run):
+    code, _ = any_run
+    assert code == EXIT_OK
+
+
+def test_dataset_has_exactly_the_target_with_unique_ids_and_prompts(any_run):
+    _, out = any_run
+    rows = read_jsonl(out / "dataset.jsonl")
+    assert len(rows) == 6
+    assert len({r["id"] for r in rows}) == 6
+    assert len({r["prompt"] for r in rows}) == 6
+
+
+def test_every_dataset_row_is_a_complete_accepted_item(any_run):
+    _, out = any_run
+    for row in read_jsonl(out / "dataset.jsonl"):
+        assert set(AcceptedItem.model_fields) <= set(row)
+        item = AcceptedItem.model_validate(row)
+        assert item.critic.startswith("accept") and item.model == "fake"
+        assert item.prompt and item.response and item.safety_issue
+
+
+def test_dataset_rows_name_their_strategy(advisor_run, baseline_run):
+    assert {r["strategy"] for r in read_jsonl(advisor_run[1] / "dataset.jsonl")} == {"data-advisor"}
+    assert {r["strategy"] for r in read_jsonl(baseline_run[1] / "dataset.jsonl")} == {
+        "self-instruct"
+    }
+
+
+def test_stats_report_the_target_and_consistent_counts(any_run):
+    _, out = any_run
+    stats = json.loads((out / "stats.json").read_text())
+    assert stats["accepted"] == 6
+    assert stats["stop_reason"] == "target reached"
+    rejected = read_jsonl(out / "rejected.jsonl") if (out / "rejected.jsonl").exists() else []
+    judged = [r for r in rejected if r["layer"] != "parse"]
+    assert stats["candidates_judged"] == 6 + len(judged)
+    assert sum(stats["rejections_by_reason"].values()) == len(rejected)
+    assert stats["llm_calls"] == sum(u["calls"] for u in stats["usage_by_role"].values())
+
+
+def test_config_json_records_the_run_without_secrets(any_run):
+    _, out = any_run
+    config = json.loads((out / "config.json").read_text())
+    assert config["target"] == 6 and config["provider"] == "fake"
+    assert config["api_key_env"] == "OPENAI_API_KEY"
+    assert not any(CANARY in json.dumps(value) for value in config.values())
+    assert CANARY not in json.dumps(config)
+
+
+def test_no_file_of_the_run_holds_the_api_key(any_run):
+    _, out = any_run
+    files = [p for p in out.rglob("*") if p.is_file()]
+    assert any(p.suffix == ".sqlite3" for p in files)  # the chroma memory is searched too
+    for path in files:
+        assert CANARY.encode() not in path.read_bytes(), path
+
+
+def test_advisor_run_writes_one_summary_per_round(advisor_run):
+    _, out = advisor_run
+    stats = json.loads((out / "stats.json").read_text())
+    summaries = read_jsonl(out / "summaries.jsonl")
+    assert len(summaries) == stats["rounds"] >= 1
+    assert [s["round"] for s in summaries] == list(range(1, stats["rounds"] + 1))
+    assert all(s["summary"] for s in summaries)
+    assert stats["usage_by_role"]["summarizer"]["calls"] >= stats["rounds"]
+    assert stats["usage_by_role"]["advisor"]["calls"] >= stats["rounds"]
+
+
+def test_advice_log_has_one_row_per_branch(advisor_run):
+    _, out = advisor_run
+    advice = read_jsonl(out / "advice.jsonl")
+    assert advice and all(row["source"] in {"advisor", "fallback"} for row in advice)
+    assert {row["round"] for row in advice} == set(range(1, max(r["round"] for r in advice) + 1))
+
+
+def test_self_instruct_run_has_no_advisor_or_summarizer(baseline_run):
+    _, out = baseline_run
+    stats = json.loads((out / "stats.json").read_text())
+    assert not (out / "summaries.jsonl").exists()
+    assert not (out / "advice.jsonl").exists()
+    assert "summarizer" not in stats["usage_by_role"] and "advisor" not in stats["usage_by_role"]
+
+
+def test_second_run_into_the_same_out_is_refused(advisor_run, capsys):
+    _, out = advisor_run
+    before = (out / "dataset.jsonl").read_bytes()
+    assert run_fake(out) == EXIT_USER_ERROR
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error:") and "already holds a run" in err[0]
+    assert (out / "dataset.jsonl").read_bytes() == before
+
+
+def test_bad_seed_file_is_a_user_error(tmp_path, capsys):
+    bad = tmp_path / "seeds.jsonl"
+    bad.write_text('{"prompt": "only a prompt"}\n')
+    assert run_fake(tmp_path / "run", "--seed-examples", str(bad)) == EXIT_USER_ERROR
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: --seed-examples") and "lacks" in err[0]
+
+
+def test_out_is_reusable_after_an_input_error(tmp_path, capsys):
+    bad = tmp_path / "seeds.jsonl"
+    bad.write_text('{"prompt": "only a prompt"}\n')
+    out = tmp_path / "run"
+    assert run_fake(out, "--seed-examples", str(bad)) == EXIT_USER_ERROR
+    assert run_fake(out, "--max-rounds", "30") == EXIT_OK
