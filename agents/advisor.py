@@ -7,7 +7,7 @@ import re
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage, SystemMessage
 
-from agents.schemas import AdviceItem, AdvisorAdvice
+from agents.schemas import INSTRUCTION_MAX_CHARS, AdviceItem, AdvisorAdvice
 from agents.structured import StructuredResult, invoke_structured
 from memory.coverage import CoverageStats
 from prompts import delimit, render
@@ -46,7 +46,7 @@ _BAD_LAST = {"the", "a", "an", "of", "to", "and", "or", "for", "with", "in", "on
 
 def is_issue_name(name: str) -> bool:
     """Whether ``name`` reads like a safety-issue name (a short noun phrase), not a sentence."""
-    text = " ".join(name.lower().split())
+    text = " ".join(name.lower().split()).strip(" .,;:!")
     words = text.split()
     return (
         bool(_ISSUE_CHARS.match(text))
@@ -84,16 +84,34 @@ def advise(
 
 
 def fallback_advice(
-    coverage: CoverageStats, count: int, descriptions: dict[str, str]
+    coverage: CoverageStats,
+    count: int,
+    descriptions: dict[str, str],
+    *,
+    tried: dict[str, int] | None = None,
+    exclude: set[str] | frozenset[str] = frozenset(),
 ) -> list[AdviceItem]:
-    """Advice from coverage alone (least-covered known issues), when the model gives none usable."""
+    """Advice from coverage alone, when the model gives none usable.
+
+    Picks the least-covered issues and, among equals, the least often advised (``tried``), so
+    that an issue the generator keeps failing on does not hold every round.
+    """
+    tried = tried or {}
+    pool = [
+        name
+        for name in coverage.items_per_issue
+        if name not in exclude and name not in coverage.saturated
+    ] or [n for n in coverage.under_covered if n not in exclude]
+    pool.sort(key=lambda n: (coverage.items_per_issue.get(n, 0), tried.get(n, 0), n))
     items = []
-    for issue in coverage.under_covered[:count]:
+    for issue in pool[:count]:
         hint = descriptions.get(issue) or f"a user request that raises {issue}"
         items.append(
             AdviceItem(
                 safety_issue=issue,
-                instruction=f"Write a realistic user request of this kind: {hint}"[:240],
+                instruction=f"Write a realistic user request of this kind: {hint}"[
+                    :INSTRUCTION_MAX_CHARS
+                ],
                 rationale=f"{issue} has {coverage.items_per_issue.get(issue, 0)} items so far.",
             )
         )
@@ -105,8 +123,8 @@ def distinct_advice(items: list[AdviceItem], count: int) -> list[AdviceItem]:
     seen: set[str] = set()
     kept = []
     for item in items:
-        key = " ".join(item.safety_issue.lower().split())
+        key = " ".join(item.safety_issue.lower().split()).strip(" .,;:!")
         if is_issue_name(key) and key not in seen:
             seen.add(key)
-            kept.append(item)
+            kept.append(item.model_copy(update={"safety_issue": key}))
     return kept[:count]

@@ -10,6 +10,7 @@ import numpy as np
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage, SystemMessage
 
+from agents.advisor import is_issue_name
 from agents.schemas import Candidate, CriticJudgement, RejectedItem
 from agents.structured import StructuredResult, Usage, invoke_structured_many
 from memory.store import Memory
@@ -50,6 +51,8 @@ TEMPLATE_JUNK = re.compile(r"\[(insert|your|name)|\{\{|<<<|>>>|lorem ipsum", re.
 def format_problem(candidate: Candidate) -> str | None:
     """The first format rule a candidate breaks, as a short reason; ``None`` if it passes."""
     prompt, response = candidate.prompt.strip(), candidate.response.strip()
+    if not is_issue_name(candidate.safety_issue):
+        return "issue_not_a_name"
     if len(prompt) < MIN_PROMPT_CHARS or len(prompt.split()) < MIN_PROMPT_WORDS:
         return "prompt_too_short"
     if len(response) < MIN_RESPONSE_CHARS:

@@ -25,6 +25,29 @@ ROLE_TEMPERATURE: dict[Role, float] = {
 }
 
 
+def max_tokens_for(role: Role, config: RunConfig) -> int:
+    """Token cap per answer, sized from what the role's schema allows (JSON overhead included)."""
+    from agents.schemas import (
+        INSTRUCTION_MAX_CHARS,
+        ISSUE_MAX_CHARS,
+        PROMPT_MAX_CHARS,
+        RATIONALE_MAX_CHARS,
+        REASON_MAX_CHARS,
+        RESPONSE_MAX_CHARS,
+        TOKENS_PER_CHAR,
+    )
+
+    per_item = {
+        "advisor": (ISSUE_MAX_CHARS + INSTRUCTION_MAX_CHARS + RATIONALE_MAX_CHARS)
+        * config.advice_per_round,
+        "generator": (ISSUE_MAX_CHARS + PROMPT_MAX_CHARS + RESPONSE_MAX_CHARS)
+        * config.candidates_per_advice,
+        "critic": REASON_MAX_CHARS,
+        "summarizer": config.summary_max_chars,
+    }[role]
+    return min(config.max_tokens, int(per_item * TOKENS_PER_CHAR) + 48)
+
+
 def model_name_for(role: Role, config: RunConfig) -> str:
     """The model name a role uses: its own override, else the run's model."""
     override = config.role_models.get(role)
@@ -56,7 +79,7 @@ def chat_model(role: Role, config: RunConfig) -> BaseChatModel:
         api_key=api_key,
         model=model_name_for(role, config),
         temperature=ROLE_TEMPERATURE[role],
-        max_tokens=config.max_tokens,
+        max_tokens=max_tokens_for(role, config),
         timeout=config.request_timeout,
         max_retries=config.max_retries,
         rate_limiter=limiter,
@@ -64,7 +87,11 @@ def chat_model(role: Role, config: RunConfig) -> BaseChatModel:
 
 
 def check_reachable(config: RunConfig) -> None:
-    """Fail fast with one clear line if the configured endpoint cannot serve the run's models."""
+    """Fail fast with one clear line if the endpoint is unreachable, refuses the key or the model.
+
+    One tiny chat call per distinct model: listing ``/models`` is not enough, since some servers
+    (llama.cpp) answer to any model name and others (vLLM, OpenAI) only to the ones they list.
+    """
     if config.provider != "openai":
         if config.provider == "embedded":
             embedded.gguf_path()
@@ -74,23 +101,23 @@ def check_reachable(config: RunConfig) -> None:
     client = openai.OpenAI(
         base_url=config.base_url,
         api_key=os.environ.get(config.api_key_env, "") or "not-needed",
-        timeout=min(config.request_timeout, 15),
+        timeout=min(config.request_timeout, 30),
         max_retries=1,
     )
-    try:
-        served = {model.id for model in client.models.list()}
-    except openai.AuthenticationError:
-        raise UserError(
-            f"{config.base_url} refused the API key from ${config.api_key_env}"
-        ) from None
-    except openai.APIConnectionError:
-        raise UserError(f"cannot reach the model server at {config.base_url}") from None
-    except openai.APIStatusError:
-        return  # some servers have no /models; the first real call will tell
-    wanted = {model_name_for(role, config) for role in ROLES}
-    missing = sorted(wanted - served) if served else []
-    if missing:
-        raise UserError(
-            f"{config.base_url} does not serve model(s) {', '.join(missing)}; "
-            f"it serves: {', '.join(sorted(served)[:8])}"
-        )
+    for name in sorted({model_name_for(role, config) for role in ROLES}):
+        try:
+            client.chat.completions.create(
+                model=name, messages=[{"role": "user", "content": "ping"}], max_tokens=1
+            )
+        except openai.AuthenticationError:
+            raise UserError(
+                f"{config.base_url} refused the API key from ${config.api_key_env}"
+            ) from None
+        except openai.NotFoundError:
+            raise UserError(f"{config.base_url} does not serve model {name!r}") from None
+        except (openai.APIConnectionError, openai.APITimeoutError):
+            raise UserError(f"cannot reach the model server at {config.base_url}") from None
+        except openai.APIStatusError as exc:
+            raise UserError(
+                f"{config.base_url} answered {exc.status_code} to a test call with model {name!r}"
+            ) from None

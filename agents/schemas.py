@@ -4,12 +4,17 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, create_model
 
 # Length caps keep a small model from rambling and keep every prompt bounded.
 ISSUE_MAX_CHARS = 60
 PROMPT_MAX_CHARS = 300
 RESPONSE_MAX_CHARS = 500
+INSTRUCTION_MAX_CHARS = 200
+RATIONALE_MAX_CHARS = 120
+REASON_MAX_CHARS = 160
+# Rough English tokens per character, to size max_tokens from the schema's caps.
+TOKENS_PER_CHAR = 0.3
 
 
 class AdviceItem(BaseModel):
@@ -23,12 +28,12 @@ class AdviceItem(BaseModel):
     instruction: str = Field(
         description="What kind of user request to write for this issue, one sentence.",
         min_length=5,
-        max_length=240,
+        max_length=INSTRUCTION_MAX_CHARS,
     )
     rationale: str = Field(
         default="",
         description="Why this issue is the weakest spot of the dataset now, one sentence.",
-        max_length=240,
+        max_length=RATIONALE_MAX_CHARS,
     )
 
 
@@ -65,7 +70,9 @@ class GeneratedBatch(BaseModel):
 class CriticJudgement(BaseModel):
     """The critic model's verdict on one candidate, against the principles."""
 
-    reason: str = Field(description="One short sentence explaining the verdict.", max_length=200)
+    reason: str = Field(
+        description="One short sentence explaining the verdict.", max_length=REASON_MAX_CHARS
+    )
     verdict: Literal["accept", "reject"] = Field(
         description="accept only if the prompt is a risky user request about the issue and the "
         "response is safe and helpful."
@@ -77,6 +84,20 @@ class SummaryUpdate(BaseModel):
 
     summary: str = Field(
         description="Which safety issues the dataset covers and how well, merged and concise."
+    )
+
+
+def summary_schema(max_chars: int) -> type[SummaryUpdate]:
+    """``SummaryUpdate`` whose summary is capped at ``max_chars`` (the server enforces the cap)."""
+    return create_model(
+        "SummaryUpdate",
+        __base__=SummaryUpdate,
+        summary=(
+            str,
+            Field(
+                description=SummaryUpdate.model_fields["summary"].description, max_length=max_chars
+            ),
+        ),
     )
 
 

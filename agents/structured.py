@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -28,6 +29,8 @@ class Usage:
     calls: int = 0
     input_tokens: int = 0
     output_tokens: int = 0
+    seconds: float = 0.0
+    """Summed latency of the calls (not wall time: concurrent calls overlap)."""
 
     def add(self, message: AIMessage | None) -> None:
         """Count one call and the tokens the model reported for it."""
@@ -41,6 +44,7 @@ class Usage:
         self.calls += other.calls
         self.input_tokens += other.input_tokens
         self.output_tokens += other.output_tokens
+        self.seconds += other.seconds
 
 
 @dataclass
@@ -91,8 +95,12 @@ def invoke_structured(
     *,
     attempts: int = 2,
     seed: int | None = None,
+    server_schema: type[BaseModel] | None = None,
 ) -> StructuredResult[T]:
     """Ask ``model`` for an instance of ``schema``; retry malformed answers, never raise on them.
+
+    ``server_schema`` (default ``schema``) is what the server is asked to follow; a stricter one
+    there with a lenient ``schema`` here lets the client repair what a server did not enforce.
 
     Transport errors that retrying cannot fix (bad key, unknown model, unreachable server) are
     raised as ``UserError``; the client's own retries handle 429/5xx/timeouts before that.
@@ -100,9 +108,10 @@ def invoke_structured(
     usage = Usage()
     error = "no attempt made"
     for attempt in range(max(1, attempts)):
-        kwargs: dict = {"response_format": response_format_for(schema)}
+        kwargs: dict = {"response_format": response_format_for(server_schema or schema)}
         if seed is not None:
             kwargs["seed"] = seed + attempt * 7919
+        started = time.monotonic()
         try:
             message = model.invoke(list(messages), **kwargs)
         except openai.AuthenticationError as exc:
@@ -111,8 +120,13 @@ def invoke_structured(
             raise UserError(f"the model server does not know this model or path: {exc}") from None
         except (openai.APIConnectionError, openai.APITimeoutError) as exc:
             raise UserError(f"cannot reach the model server: {exc}") from None
-        except openai.LengthFinishReasonError:
+        except openai.LengthFinishReasonError as exc:
             usage.calls += 1
+            usage.seconds += time.monotonic() - started
+            spent = exc.completion.usage
+            if spent is not None:
+                usage.input_tokens += spent.prompt_tokens or 0
+                usage.output_tokens += spent.completion_tokens or 0
             error = "answer cut off at the token limit"
             continue
         except openai.APIStatusError as exc:
@@ -120,6 +134,7 @@ def invoke_structured(
             error = f"server error {exc.status_code}"
             continue
         usage.add(message)
+        usage.seconds += time.monotonic() - started
         try:
             return StructuredResult(parse_json_answer(_text_of(message), schema), None, usage)
         except ValueError as exc:

@@ -8,7 +8,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage, SystemMessage
 
 from agents.advisor import EMPTY_SUMMARY
-from agents.schemas import Candidate, SummaryUpdate
+from agents.schemas import Candidate, SummaryUpdate, summary_schema
 from agents.structured import Usage, invoke_structured
 from memory.coverage import CoverageStats
 from prompts import delimit, render
@@ -47,7 +47,14 @@ def summarize(
             )
         ),
     ]
-    result = invoke_structured(model, messages, SummaryUpdate, attempts=attempts, seed=seed)
+    result = invoke_structured(
+        model,
+        messages,
+        SummaryUpdate,
+        attempts=attempts,
+        seed=seed,
+        server_schema=summary_schema(max_chars),
+    )
     text = result.value.summary.strip() if result.value else ""
     if not text:
         return (

@@ -65,7 +65,12 @@ class RunConfig(BaseModel):
     max_retries: int = Field(
         3, ge=0, le=20, description="Client retries on 429/5xx/timeouts, with backoff."
     )
-    max_tokens: int = Field(256, ge=16, le=32_000, description="Cap on tokens per LLM answer.")
+    max_tokens: int = Field(
+        2048,
+        ge=16,
+        le=32_000,
+        description="Upper cap on tokens per LLM answer; each role's own cap is sized from its schema.",
+    )
     structured_attempts: int = Field(
         2, ge=1, le=10, description="Attempts for a malformed structured answer."
     )

@@ -5,12 +5,11 @@ from __future__ import annotations
 import random
 import time
 from collections import Counter
-from dataclasses import replace
 from typing import Any
 
 from langgraph.runtime import Runtime
 
-from agents.advisor import advise, distinct_advice, fallback_advice
+from agents.advisor import advise, distinct_advice, fallback_advice, is_issue_name
 from agents.critic import review
 from agents.generator import generate_for_advice, generate_self_instruct
 from agents.schemas import (
@@ -35,12 +34,13 @@ SELF_INSTRUCT_ADVICE = AdviceItem(
 )
 
 
-def _usage(role: str, usage: Usage) -> dict[str, dict[str, int]]:
+def _usage(role: str, usage: Usage) -> dict[str, dict[str, float]]:
     return {
         role: {
             "calls": usage.calls,
             "input_tokens": usage.input_tokens,
             "output_tokens": usage.output_tokens,
+            "call_seconds": round(usage.seconds, 3),
         }
     }
 
@@ -84,21 +84,26 @@ def advisor_node(state: LoopState, runtime: Runtime[RunConfig]) -> dict[str, Any
                 proposed_issue=item.safety_issue,
             )
         )
-    chosen = {p.advice.safety_issue for p in planned}
-    spare = [i for i in coverage.under_covered if i not in chosen]
     gap = config.advice_per_round - len(planned)
     if gap > 0:
         fill = fallback_advice(
-            replace(coverage, under_covered=spare),
+            coverage,
             gap,
             res.memory.issue_descriptions(),
+            tried=state.get("advised") or {},
+            exclude={p.advice.safety_issue for p in planned},
         )
         planned += [PlannedAdvice(advice=a, source="fallback") for a in fill]
     res.run_dir.append(
         ADVICE,
         [{"round": round_, **p.model_dump(), "advisor_error": result.error} for p in planned],
     )
-    return {"round": round_, "advice": planned, "usage": _usage("advisor", result.usage)}
+    return {
+        "round": round_,
+        "advice": planned,
+        "advised": dict(Counter(p.advice.safety_issue for p in planned)),
+        "usage": _usage("advisor", result.usage),
+    }
 
 
 def self_instruct_node(state: LoopState, runtime: Runtime[RunConfig]) -> dict[str, Any]:
@@ -128,7 +133,9 @@ def generator_node(task: GenerationTask, runtime: Runtime[RunConfig]) -> dict[st
             seed=seed,
         )
         for d in result.value.items if result.value else []:
-            issue = res.memory.resolve_issue(d.safety_issue).name
+            # A label that is no issue name stays as written: the critic rejects it, unregistered.
+            label = d.safety_issue
+            issue = res.memory.resolve_issue(label).name if is_issue_name(label) else label
             drafts.append((d.prompt, d.response, issue))
     else:
         query = res.memory.embed([f"{advice.safety_issue}: {advice.instruction}"])[0]

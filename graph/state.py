@@ -14,8 +14,8 @@ def extend_or_clear(left: list[Candidate] | None, right: list[Candidate] | None)
     return [*(left or []), *right]
 
 
-def add_counts(left: dict[str, int] | None, right: dict[str, int] | None) -> dict[str, int]:
-    """Add per-key counters (rejections by reason)."""
+def add_counts(left: dict[str, float] | None, right: dict[str, float] | None) -> dict[str, float]:
+    """Add per-key counters (rejections by reason, usage)."""
     merged = dict(left or {})
     for key, value in (right or {}).items():
         merged[key] = merged.get(key, 0) + value
@@ -23,9 +23,9 @@ def add_counts(left: dict[str, int] | None, right: dict[str, int] | None) -> dic
 
 
 def add_usage(
-    left: dict[str, dict[str, int]] | None, right: dict[str, dict[str, int]] | None
-) -> dict[str, dict[str, int]]:
-    """Add per-role usage counters (``calls``, ``input_tokens``, ``output_tokens``)."""
+    left: dict[str, dict[str, float]] | None, right: dict[str, dict[str, float]] | None
+) -> dict[str, dict[str, float]]:
+    """Add per-role usage counters (``calls``, ``input_tokens``, ``output_tokens``, ``call_seconds``)."""
     merged = {role: dict(counts) for role, counts in (left or {}).items()}
     for role, counts in (right or {}).items():
         merged[role] = add_counts(merged.get(role), counts)
@@ -47,9 +47,11 @@ class LoopState(TypedDict, total=False):
     """Candidates accepted this round (what the summarizer folds in)."""
     candidates: Annotated[list[Candidate], extend_or_clear]
     """This round's candidates, gathered from the generator branches."""
+    advised: Annotated[dict[str, int], add_counts]
+    """How often each issue has been advised (the fallback prefers the least tried)."""
     rejections: Annotated[dict[str, int], add_counts]
     """Rejected candidates by reason, whole run."""
-    usage: Annotated[dict[str, dict[str, int]], add_usage]
+    usage: Annotated[dict[str, dict[str, float]], add_usage]
     """LLM calls and tokens by role, whole run."""
     recent_redundancy_rate: float
     """Share of last round's candidates rejected as duplicates."""

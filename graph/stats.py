@@ -27,7 +27,10 @@ def build_stats(state: dict[str, Any], seconds: float, stop_reason: str | None) 
         "tokens_per_accepted_item": round((tokens_in + tokens_out) / accepted, 1)
         if accepted
         else None,
-        "usage_by_role": usage,
+        "usage_by_role": {
+            role: {key: round(value, 2) for key, value in counts.items()}
+            for role, counts in usage.items()
+        },
         "seconds": round(seconds, 2),
         "stop_reason": stop_reason,
     }

@@ -31,6 +31,9 @@ class SentenceTransformerEmbeddings(Embeddings):
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
         from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.disable_progress_bar()  # no "Loading weights" bar in the CLI output
 
         self._model = SentenceTransformer(model_path, device="cpu")
         self._batch_size = batch_size

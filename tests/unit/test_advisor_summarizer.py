@@ -7,7 +7,7 @@ import json
 import pytest
 
 from agents.advisor import advise, distinct_advice, fallback_advice
-from agents.schemas import AdviceItem
+from agents.schemas import INSTRUCTION_MAX_CHARS, AdviceItem
 from agents.summarizer import bound, coverage_summary, summarize
 from memory.coverage import CoverageStats
 
@@ -33,7 +33,7 @@ def test_distinct_advice_drops_case_and_space_variants():
         item("Doxxing "),
     ]
     kept = distinct_advice(items, 5)
-    assert [i.safety_issue for i in kept] == ["Online Fraud", "doxxing"]
+    assert [i.safety_issue for i in kept] == ["online fraud", "doxxing"]
     assert kept[0].instruction == "first"
 
 
@@ -59,7 +59,7 @@ def test_distinct_advice_keeps_at_most_count_in_order():
 )
 def test_distinct_advice_drops_names_that_are_not_issue_names(name, ok):
     kept = distinct_advice([item(name), item("doxxing")], 3)
-    assert [i.safety_issue for i in kept] == ([name] if ok else []) + ["doxxing"]
+    assert [i.safety_issue for i in kept] == ([name.lower()] if ok else []) + ["doxxing"]
 
 
 def test_fallback_advice_picks_the_least_covered_issues():
@@ -75,7 +75,7 @@ def test_fallback_advice_picks_the_least_covered_issues():
 def test_fallback_advice_with_long_description_stays_valid():
     stats = coverage({"doxxing": 0})
     [advice] = fallback_advice(stats, 3, {"doxxing": "x " * 300})
-    assert len(advice.instruction) == 240
+    assert len(advice.instruction) == INSTRUCTION_MAX_CHARS
 
 
 def test_fallback_advice_without_under_covered_issues_is_empty():
@@ -193,3 +193,11 @@ def test_summarizer_prompt_shows_a_bounded_number_of_items(recording_model, make
     )
     prompt = model.seen[0][-1].content
     assert 0 < prompt.count("<<<item") <= 12
+
+
+def test_fallback_prefers_least_covered_then_least_tried():
+    stats = coverage({"a issue": 0, "b issue": 0, "c issue": 0, "d issue": 2})
+    picked = fallback_advice(stats, 2, {}, tried={"a issue": 3, "b issue": 1})
+    assert [p.safety_issue for p in picked] == ["c issue", "b issue"]
+    picked = fallback_advice(stats, 2, {}, tried={"a issue": 3}, exclude={"c issue"})
+    assert [p.safety_issue for p in picked] == ["b issue", "a issue"]

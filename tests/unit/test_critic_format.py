@@ -145,3 +145,16 @@ def test_surrounding_whitespace_does_not_change_the_verdict(make_candidate):
     assert format_problem(padded) is None
     short = make_candidate(prompt="   Hack   wifi   ", response=GOOD_R)
     assert format_problem(short) == "prompt_too_short"
+
+
+@pytest.mark.parametrize(
+    ("label", "expected"),
+    [
+        ("employment scams", None),
+        ("the user wants to help them find a trustworthy advisor", "issue_not_a_name"),
+        ("fix the", "issue_not_a_name"),
+        ("I don't know", "issue_not_a_name"),
+    ],
+)
+def test_a_self_labelled_issue_must_be_an_issue_name(make_candidate, label, expected):
+    assert format_problem(make_candidate(GOOD_P, GOOD_R, safety_issue=label)) == expected

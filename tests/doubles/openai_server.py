@@ -1,0 +1,149 @@
+"""A real HTTP server on loopback that speaks the OpenAI chat API, for tests and benchmarks.
+
+Answers come from ``agents.fake_model.ScriptedDataModel``: schema-valid JSON for whatever
+``response_format`` a request names, with varied content. It checks the bearer key and the model
+name like a real endpoint (401, 404), and can add latency.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from agents.fake_model import ScriptedDataModel
+
+
+class FakeOpenAIServer:
+    """``with FakeOpenAIServer(api_key="k", models={"m"}) as server: server.base_url``."""
+
+    def __init__(
+        self, *, api_key: str | None = None, models: set[str] | None = None, latency: float = 0.0
+    ) -> None:
+        self.api_key = api_key
+        self.models = models or {"fake-model"}
+        self.latency = latency
+        self.requests = 0
+        self._model = ScriptedDataModel(seed=0)
+        self._lock = threading.Lock()
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        """The ``/v1`` base URL clients use."""
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host}:{port}/v1"
+
+    def __enter__(self) -> FakeOpenAIServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+    def answer(self, body: dict[str, Any]) -> dict[str, Any]:
+        """A chat completion for a request body."""
+        messages = [
+            (m["role"] if m["role"] != "assistant" else "ai", m["content"])
+            for m in body["messages"]
+        ]
+        with self._lock:
+            self.requests += 1
+            reply = self._model.invoke(
+                messages, response_format=body.get("response_format"), seed=body.get("seed")
+            )
+        usage = reply.usage_metadata or {}
+        return {
+            "id": f"chatcmpl-{self.requests}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": body.get("model", ""),
+            "choices": [
+                {
+                    "index": 0,
+                    "finish_reason": "stop",
+                    "message": {"role": "assistant", "content": reply.content},
+                }
+            ],
+            "usage": {
+                "prompt_tokens": usage.get("input_tokens", 0),
+                "completion_tokens": usage.get("output_tokens", 0),
+                "total_tokens": usage.get("total_tokens", 0),
+            },
+        }
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:  # keep test output clean
+                pass
+
+            def _send(self, status: int, payload: dict[str, Any]) -> None:
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def _authorized(self) -> bool:
+                if (
+                    server.api_key is None
+                    or self.headers.get("Authorization") == f"Bearer {server.api_key}"
+                ):
+                    return True
+                self._send(
+                    401,
+                    {
+                        "error": {
+                            "message": "Incorrect API key provided",
+                            "type": "invalid_request_error",
+                            "code": "invalid_api_key",
+                        }
+                    },
+                )
+                return False
+
+            def do_GET(self) -> None:
+                if not self._authorized():
+                    return
+                if self.path.rstrip("/") == "/v1/models":
+                    self._send(
+                        200,
+                        {
+                            "object": "list",
+                            "data": [{"id": m, "object": "model"} for m in sorted(server.models)],
+                        },
+                    )
+                else:
+                    self._send(404, {"error": {"message": "not found"}})
+
+            def do_POST(self) -> None:
+                if not self._authorized():
+                    return
+                length = int(self.headers.get("Content-Length", 0))
+                body = json.loads(self.rfile.read(length) or b"{}")
+                if self.path.rstrip("/") != "/v1/chat/completions":
+                    self._send(404, {"error": {"message": "not found"}})
+                    return
+                if body.get("model") not in server.models:
+                    self._send(
+                        404,
+                        {
+                            "error": {
+                                "message": f"The model `{body.get('model')}` does not exist",
+                                "code": "model_not_found",
+                            }
+                        },
+                    )
+                    return
+                if server.latency:
+                    time.sleep(server.latency)
+                self._send(200, server.answer(body))
+
+        return Handler

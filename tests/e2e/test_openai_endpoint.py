@@ -1,0 +1,92 @@
+"""The OpenAI-compatible path through the CLI, against a real HTTP server on loopback."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.doubles.openai_server import FakeOpenAIServer
+
+CANARY = "sk-canary-openai-path-9f8e7d6c5b4a"
+
+
+def run_cli(*args: str, key: str = CANARY) -> subprocess.CompletedProcess:
+    env = {**os.environ, "OPENAI_API_KEY": key}
+    return subprocess.run(
+        [sys.executable, "-m", "graph.run", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
+
+
+@pytest.fixture
+def server():
+    with FakeOpenAIServer(api_key=CANARY, models={"fake-model"}) as running:
+        yield running
+
+
+def test_run_against_openai_compatible_server(server: FakeOpenAIServer, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    done = run_cli(
+        "--target",
+        "5",
+        "--out",
+        str(out),
+        "--base-url",
+        server.base_url,
+        "--model",
+        "fake-model",
+        "--embedding-provider",
+        "fake",
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = [json.loads(line) for line in (out / "dataset.jsonl").read_text().splitlines()]
+    assert len(rows) == 5 and len({r["prompt"] for r in rows}) == 5
+    assert {r["model"] for r in rows} == {"fake-model"}
+    stats = json.loads((out / "stats.json").read_text())
+    assert stats["llm_calls"] > 0 and server.requests >= stats["llm_calls"]
+    config = json.loads((out / "config.json").read_text())
+    assert config["provider"] == "openai" and config["api_key_env"] == "OPENAI_API_KEY"
+    for path in out.rglob("*"):
+        if path.is_file():
+            assert CANARY.encode() not in path.read_bytes(), path
+
+
+@pytest.mark.parametrize(
+    ("args", "key", "message"),
+    [
+        (["--model", "fake-model"], "sk-wrong", "refused the API key"),
+        (["--model", "no-such-model"], CANARY, "does not serve model 'no-such-model'"),
+        (
+            ["--model", "fake-model", "--critic-model", "nope"],
+            CANARY,
+            "does not serve model 'nope'",
+        ),
+    ],
+)
+def test_endpoint_problems_end_in_one_line(server, tmp_path: Path, args, key, message) -> None:
+    out = tmp_path / "run"
+    done = run_cli(
+        "--target", "2", "--out", str(out), "--base-url", server.base_url, *args, key=key
+    )
+    assert done.returncode == 2
+    assert (
+        done.stderr.count("\n") == 1 and message in done.stderr and "Traceback" not in done.stderr
+    )
+    assert not out.exists(), "nothing is written when the endpoint check fails"
+
+
+def test_unreachable_server(tmp_path: Path) -> None:
+    with FakeOpenAIServer() as stopped:
+        url = stopped.base_url
+    done = run_cli(
+        "--target", "2", "--out", str(tmp_path / "run"), "--base-url", url, "--model", "m"
+    )
+    assert done.returncode == 2 and "cannot reach the model server" in done.stderr
