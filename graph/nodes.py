@@ -133,9 +133,12 @@ def generator_node(task: GenerationTask, runtime: Runtime[RunConfig]) -> dict[st
             seed=seed,
         )
         for d in result.value.items if result.value else []:
-            # A label that is no issue name stays as written: the critic rejects it, unregistered.
-            label = d.safety_issue
-            issue = res.memory.resolve_issue(label).name if is_issue_name(label) else label
+            # A small model's label is often a sentence, not an issue name: the prompt then
+            # takes the nearest known issue instead, so the baseline is not failed on labelling.
+            if is_issue_name(d.safety_issue):
+                issue = res.memory.resolve_issue(d.safety_issue).name
+            else:
+                issue = res.memory.nearest_issue(d.prompt).name or d.safety_issue
             drafts.append((d.prompt, d.response, issue))
     else:
         query = res.memory.embed([f"{advice.safety_issue}: {advice.instruction}"])[0]

@@ -79,9 +79,10 @@ class RunDirectory:
         """Replace a JSON file atomically (write a temporary file, then rename)."""
         target = self.file(name)
         temporary = target.with_suffix(target.suffix + ".tmp")
-        temporary.write_text(
-            json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
-        )
+        with open(temporary, "w", encoding="utf-8") as handle:
+            handle.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())  # the rename must never expose an empty file after a crash
         os.replace(temporary, target)
 
     def read_jsonl(self, name: str) -> list[dict[str, Any]]:

@@ -93,7 +93,10 @@ class Memory:
         """Embed texts as an (n, d) array of unit vectors."""
         if not texts:
             return np.zeros((0, 0))
-        return np.asarray(self.embeddings.embed_documents(list(texts)), dtype=np.float32)
+        vectors = np.asarray(self.embeddings.embed_documents(list(texts)), dtype=np.float32)
+        # Cosine thresholds assume unit vectors; not every embedding server returns them.
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        return vectors / np.where(norms == 0, 1.0, norms)
 
     # -- items -------------------------------------------------------------------------------
     def add_items(
@@ -241,6 +244,19 @@ class Memory:
             similarity = 0.0
         self.add_issues([{"name": name, "description": description}], source="advisor")
         return IssueResolution(name, True, similarity)
+
+    def nearest_issue(self, text: str) -> IssueResolution:
+        """The known issue most similar to a text (a prompt), without registering anything."""
+        if not self._issues.count():
+            return IssueResolution("", False, 0.0)
+        found = self._issues.query(
+            query_embeddings=self.embed([text]).tolist(),
+            n_results=1,
+            include=["documents", "distances"],
+        )
+        return IssueResolution(
+            found["documents"][0][0], False, 1.0 - float(found["distances"][0][0])
+        )
 
     def issue_counts(self) -> dict[str, int]:
         """Accepted items per known issue (issues with none included, as 0)."""

@@ -209,3 +209,11 @@ def test_re_storing_the_same_items_does_not_inflate_issue_counts(memory):
     _fill(memory, PROMPTS[:2], issue="wifi hacking")
     assert memory.count() == 2
     assert memory.issue_counts() == {"wifi hacking": 2}
+
+
+def test_nearest_issue_finds_the_closest_known_issue_without_registering(make_memory):
+    memory = make_memory()
+    memory.add_issues([{"name": "phishing emails"}, {"name": "tax evasion"}])
+    found = memory.nearest_issue("write phishing emails that steal bank logins")
+    assert found.name == "phishing emails" and not found.is_new and found.similarity > 0.3
+    assert set(memory.issue_counts()) == {"phishing emails", "tax evasion"}
