@@ -188,8 +188,13 @@ def critic_node(state: LoopState, runtime: Runtime[RunConfig]) -> dict[str, Any]
     config = runtime.context
     res = resources_for(config)
     candidates = state.get("candidates") or []
+    # After a crash inside this step, some candidates may already be in dataset.jsonl: they are
+    # kept as recorded (not judged again, not written twice) and put back into memory.
+    recorded = [c for c in candidates if c.id in res.accepted_ids]
+    if recorded:
+        res.restore_recorded(c.id for c in recorded)
     report = review(
-        candidates,
+        [c for c in candidates if c.id not in res.accepted_ids],
         memory=res.memory,
         relevance_threshold=config.relevance_threshold,
         issue_descriptions=res.memory.issue_descriptions(),
@@ -199,7 +204,7 @@ def critic_node(state: LoopState, runtime: Runtime[RunConfig]) -> dict[str, Any]
         attempts=config.structured_attempts,
         seed=_seed(config, state.get("round", 0), 7),
     )
-    room = max(0, config.target - state.get("accepted", 0))
+    room = max(0, config.target - state.get("accepted", 0) - len(recorded))
     kept, surplus = report.accepted[:room], report.accepted[room:]
     rejected = report.rejected + [
         RejectedItem(
@@ -223,18 +228,20 @@ def critic_node(state: LoopState, runtime: Runtime[RunConfig]) -> dict[str, Any]
         )
         for v in kept
     ]
+    # Write order: dataset line (synced) first, then memory; resume repairs memory from dataset.
     res.run_dir.append(DATASET, rows)
+    res.accepted_ids.update(r.id for r in rows)
     res.memory.add_items(
         [r.model_dump() for r in rows], [report.vectors[r.id] for r in rows] if rows else []
     )
     res.run_dir.append(REJECTED, rejected)
     reasons = Counter(r.reason for r in rejected)
-    accepted = state.get("accepted", 0) + len(kept)
+    accepted = state.get("accepted", 0) + len(recorded) + len(kept)
     update: dict[str, Any] = {
         "accepted": accepted,
         "candidates_seen": state.get("candidates_seen", 0) + len(candidates),
         "candidates": None,
-        "round_accepted": [v.candidate for v in kept],
+        "round_accepted": recorded + [v.candidate for v in kept],
         "rejections": dict(reasons),
         "usage": _usage("critic", report.usage),
         "recent_redundancy_rate": reasons.get("duplicate", 0) / len(candidates)

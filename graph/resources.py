@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from langchain_core.language_models import BaseChatModel
 from agents.models import ROLES, Role, chat_model, model_name_for
 from graph.context import RunConfig
 from graph.errors import UserError
-from graph.rundir import MEMORY, RunDirectory
+from graph.rundir import DATASET, MEMORY, RunDirectory
 from memory.embeddings import embeddings_for
 from memory.store import Memory
 from prompts import read_jsonl
@@ -38,7 +39,23 @@ class Resources:
     memory: Memory
     inputs: RunInputs
     models: dict[Role, BaseChatModel]
+    accepted_ids: set[str] = field(default_factory=set)
+    """Ids in ``dataset.jsonl``: the critic never writes one twice (crash-safe re-runs)."""
     started: float = field(default_factory=time.monotonic)
+
+    def restore_recorded(self, ids: Iterable[str]) -> None:
+        """Put items already in ``dataset.jsonl`` (by id) back into memory; upserts are idempotent."""
+        wanted = set(ids)
+        rows = [r for r in self.run_dir.read_jsonl(DATASET) if r["id"] in wanted]
+        self.memory.add_items(rows, self.memory.embed([r["prompt"] for r in rows]))
+
+    def sync_memory_with_dataset(self) -> int:
+        """Make memory hold exactly the dataset's items; returns how many were restored."""
+        rows = self.run_dir.read_jsonl(DATASET)
+        missing = [r for r in rows if not self.memory.has_item(r["id"])]
+        if missing:
+            self.memory.add_items(missing, self.memory.embed([r["prompt"] for r in missing]))
+        return len(missing)
 
     def model_label(self) -> str:
         """The generator's model name, recorded with every accepted item."""
@@ -90,7 +107,8 @@ def build_resources(config: RunConfig, run_dir: RunDirectory) -> Resources:
         ]
         memory.add_items(seeds, memory.embed([s["prompt"] for s in seeds]), source="seed")
     models = {role: chat_model(role, config) for role in ROLES}
-    return Resources(config, run_dir, memory, inputs, models)
+    accepted_ids = {row["id"] for row in run_dir.read_jsonl(DATASET)}
+    return Resources(config, run_dir, memory, inputs, models, accepted_ids)
 
 
 def register(resources: Resources) -> None:

@@ -47,6 +47,11 @@ def build_parser() -> argparse.ArgumentParser:
             **kwargs,
         )
 
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="Continue the run in --out from its last checkpoint (budgets and --target may be raised).",
+    )
     add("--target", "target", type=int, metavar="N")
     add("--out", "out", type=Path, metavar="DIR")
     add("--strategy", "strategy", choices=["data-advisor", "self-instruct"])
@@ -96,9 +101,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def config_from_args(argv: list[str] | None) -> RunConfig:
-    """Parse flags into a validated ``RunConfig``; any problem is a one-line ``UserError``."""
+# Flags that may change when a run is resumed; everything else is the saved run's.
+RESUME_OVERRIDES = frozenset(
+    {
+        "target",
+        "max_rounds",
+        "max_llm_calls",
+        "concurrency",
+        "rpm",
+        "request_timeout",
+        "max_retries",
+    }
+)
+THREAD = {"thread_id": "run"}
+
+
+def config_from_args(argv: list[str] | None) -> tuple[RunConfig, bool]:
+    """Parse flags into a validated ``RunConfig`` (and whether to resume); errors are one line."""
     values = vars(build_parser().parse_args(argv))
+    resume = values.pop("resume", False)
     roles = {}
     for role in ("advisor", "generator", "critic", "summarizer"):
         name = values.pop(f"role_{role}", None)
@@ -108,8 +129,10 @@ def config_from_args(argv: list[str] | None) -> RunConfig:
         values["role_models"] = roles
     if "base_url" in values and "provider" not in values:
         values["provider"] = "openai"
+    if resume:
+        values = _resumed_values(values)
     try:
-        return RunConfig(**values)
+        return RunConfig(**values), resume
     except ValidationError as exc:
         first = exc.errors()[0]
         field = ".".join(str(p) for p in first["loc"])
@@ -117,33 +140,98 @@ def config_from_args(argv: list[str] | None) -> RunConfig:
         raise UserError(f"{where}{first['msg'].removeprefix('Value error, ')}") from None
 
 
-def run(config: RunConfig, *, echo=print) -> int:
-    """Create the run directory, run the graph to its target or budget; return the exit code."""
+def _resumed_values(values: dict[str, Any]) -> dict[str, Any]:
+    from graph.rundir import CONFIG
+
+    if "out" not in values:
+        raise UserError("--resume needs --out RUN_DIR")
+    out = Path(values.pop("out"))
+    try:
+        saved = json.loads((out / CONFIG).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UserError(f"--resume: {out} holds no run ({CONFIG} not found)") from None
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+        raise UserError(f"--resume: {out / CONFIG} is unreadable or corrupted") from None
+    if not isinstance(saved, dict):
+        raise UserError(f"--resume: {out / CONFIG} is corrupted")
+    changed = sorted(
+        key
+        for key, value in values.items()
+        if key not in RESUME_OVERRIDES
+        and json.dumps(value, default=str) != json.dumps(saved.get(key), default=str)
+    )
+    if changed:
+        raise UserError(
+            f"--{changed[0].replace('_', '-')} differs from the saved run and cannot change on --resume "
+            f"(allowed: {', '.join('--' + k.replace('_', '-') for k in sorted(RESUME_OVERRIDES))})"
+        )
+    return {**saved, **values, "out": out}
+
+
+def run(config: RunConfig, *, resume: bool = False, echo=print) -> int:
+    """Start (or resume) a run and drive the graph to its target or budget; return the exit code."""
+    import sqlite3
+
+    from langgraph.checkpoint.sqlite import SqliteSaver
+
     from agents.models import check_reachable
-    from graph.graph import build_graph, recursion_limit
+    from graph.graph import build_graph
     from graph.resources import build_resources, load_inputs, register
-    from graph.rundir import CONFIG, RunDirectory
+    from graph.rundir import CHECKPOINTS, CONFIG, DATASET, REJECTED, RunDirectory
 
     load_inputs(config)  # a bad input file must fail before anything is written
     check_reachable(config)
-    run_dir = RunDirectory.create(config.out)
-    run_dir.write_json(CONFIG, config.public_dict())
-    resources = build_resources(config, run_dir)
-    register(resources)
+    run_dir = RunDirectory(config.out) if resume else RunDirectory.create(config.out)
+    with run_dir.lock():
+        if resume:
+            for name in (DATASET, REJECTED):
+                if run_dir.repair_jsonl(name):
+                    echo(f"resume: dropped a partial last line of {name} left by the crash")
+        else:
+            run_dir.write_json(CONFIG, config.public_dict())
+        resources = build_resources(config, run_dir)
+        register(resources)
+        if resume and (restored := resources.sync_memory_with_dataset()):
+            echo(f"resume: restored {restored} dataset item(s) missing from memory")
+        with SqliteSaver.from_conn_string(str(run_dir.file(CHECKPOINTS))) as saver:
+            graph = build_graph(checkpointer=saver)
+            start: dict[str, Any] | None = {}
+            if resume:
+                try:
+                    snapshot = graph.get_state({"configurable": THREAD})
+                except sqlite3.DatabaseError:
+                    raise UserError(f"--resume: {run_dir.file(CHECKPOINTS)} is corrupted") from None
+                if not snapshot.values:
+                    raise UserError(f"--resume: {config.out} has no checkpoint to resume from")
+                if not snapshot.next:
+                    if snapshot.values.get("accepted", 0) >= config.target:
+                        echo(
+                            f"run already complete: {snapshot.values['accepted']} items in {config.out}"
+                        )
+                        return EXIT_OK
+                    last = "summarizer" if config.strategy == "data-advisor" else "critic"
+                    graph.update_state(
+                        {"configurable": THREAD}, {"stop_reason": None}, as_node=last
+                    )
+                start = None
+            return _drive(graph, start, config, run_dir, echo)
+
+
+def _drive(graph: Any, start: dict[str, Any] | None, config: RunConfig, run_dir: Any, echo) -> int:
+    from graph.graph import recursion_limit
+
     echo(
         f"data-advisor: {config.strategy} -> {config.out} (target {config.target}, provider {config.provider}, "
         f"budget {config.round_budget} rounds / {config.call_budget} LLM calls)"
     )
-    graph = build_graph()
     final: dict[str, Any] = {}
     started = time.monotonic()
-    for chunk in graph.stream(
-        {},
+    for mode, payload in graph.stream(
+        start,
         context=config,
         stream_mode=["updates", "values"],
-        config={"recursion_limit": recursion_limit(config)},
+        config={"configurable": THREAD, "recursion_limit": recursion_limit(config)},
     ):
-        mode, payload = chunk
         if mode == "values":
             final = payload
         elif "critic" in payload:
@@ -162,7 +250,8 @@ def run(config: RunConfig, *, echo=print) -> int:
     if final.get("accepted", 0) < config.target:
         echo(
             f"error: {reason} before the target ({final.get('accepted', 0)}/{config.target}); "
-            "raise --max-rounds/--max-llm-calls, or use a more capable model (--base-url/--model)"
+            f"continue with: python -m graph.run --resume --out {config.out} --max-rounds N, "
+            "or use a more capable model (--base-url/--model)"
         )
         return EXIT_BUDGET
     return EXIT_OK
@@ -172,13 +261,16 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point: one clear line and exit code 2 for any error the user can fix."""
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     try:
-        config = config_from_args(argv)
-        return run(config, echo=lambda line: print(line, flush=True))
+        config, resume = config_from_args(argv)
+        return run(config, resume=resume, echo=lambda line: print(line, flush=True))
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
-        print("interrupted: everything accepted so far is in the run directory", file=sys.stderr)
+        print(
+            "interrupted: everything accepted so far is kept; continue with --resume --out RUN_DIR",
+            file=sys.stderr,
+        )
         return EXIT_INTERRUPTED
 
 

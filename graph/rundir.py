@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import os
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from filelock import FileLock, Timeout
 from pydantic import BaseModel
 
 from graph.errors import UserError
@@ -21,6 +23,7 @@ CONFIG = "config.json"
 STATS = "stats.json"
 MEMORY = "memory"
 CHECKPOINTS = "checkpoints.sqlite"
+LOCK = ".lock"
 # Any of these means the directory already holds a run.
 RUN_MARKERS = (CONFIG, DATASET, MEMORY)
 
@@ -84,6 +87,43 @@ class RunDirectory:
             handle.flush()
             os.fsync(handle.fileno())  # the rename must never expose an empty file after a crash
         os.replace(temporary, target)
+
+    @contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold this run's writer lock; a second process is refused at once.
+
+        The lock is an OS file lock (``filelock``): it dies with its process, so a lock left by a
+        killed run never blocks ``--resume``.
+        """
+        guard = FileLock(str(self.file(LOCK)), timeout=0)
+        try:
+            guard.acquire()
+        except Timeout:
+            raise UserError(
+                f"another process is writing to {self.path}; wait for it or stop it"
+            ) from None
+        try:
+            yield
+        finally:
+            guard.release()
+
+    def repair_jsonl(self, name: str) -> int:
+        """Drop a partial last line left by a crash; a corrupt complete line is a ``UserError``."""
+        target = self.file(name)
+        if not target.exists():
+            return 0
+        data = target.read_bytes()
+        cut = data.rfind(b"\n") + 1
+        if cut < len(data):
+            with open(target, "r+b") as handle:
+                handle.truncate(cut)
+                os.fsync(handle.fileno())
+        for number, line in enumerate(data[:cut].splitlines(), start=1):
+            try:
+                json.loads(line)
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                raise UserError(f"{target}:{number} is corrupted; cannot resume safely") from None
+        return len(data) - cut
 
     def read_jsonl(self, name: str) -> list[dict[str, Any]]:
         """All rows of a JSONL file of this run (empty if absent)."""

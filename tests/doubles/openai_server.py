@@ -7,6 +7,7 @@ name like a real endpoint (401, 404), and can add latency.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -20,9 +21,15 @@ class FakeOpenAIServer:
     """``with FakeOpenAIServer(api_key="k", models={"m"}) as server: server.base_url``."""
 
     def __init__(
-        self, *, api_key: str | None = None, models: set[str] | None = None, latency: float = 0.0
+        self,
+        *,
+        api_key: str | None = None,
+        models: set[str] | None = None,
+        latency: float = 0.0,
+        on_request: Any = None,
     ) -> None:
         self.api_key = api_key
+        self.on_request = on_request  # called with the schema name of each chat request
         self.models = models or {"fake-model"}
         self.latency = latency
         self.requests = 0
@@ -89,7 +96,9 @@ class FakeOpenAIServer:
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
-                self.wfile.write(data)
+                # The client may have been killed or given up: nothing to answer then.
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                    self.wfile.write(data)
 
             def _authorized(self) -> bool:
                 if (
@@ -142,6 +151,12 @@ class FakeOpenAIServer:
                         },
                     )
                     return
+                if server.on_request is not None:
+                    fmt = body.get("response_format") or {}
+                    server.on_request(fmt.get("json_schema", {}).get("name", ""))
+                if server.on_request is not None:
+                    fmt = body.get("response_format") or {}
+                    server.on_request(fmt.get("json_schema", {}).get("name", ""))
                 if server.latency:
                     time.sleep(server.latency)
                 self._send(200, server.answer(body))

@@ -80,7 +80,7 @@ def test_main_returns_2_and_prints_one_error_line(capsys, argv, expected):
 
 
 def test_config_from_args_good_input(tmp_path):
-    cfg = config_from_args(
+    cfg, _ = config_from_args(
         [
             *FAKE,
             "--target",
@@ -102,7 +102,7 @@ def test_config_from_args_good_input(tmp_path):
 
 
 def test_base_url_alone_implies_openai_provider():
-    cfg = config_from_args(
+    cfg, _ = config_from_args(
         ["--base-url", "http://localhost:1/v1", "--model", "m", "--embedding-provider", "fake"]
     )
     assert cfg.provider == "openai" and cfg.model == "m"
@@ -119,7 +119,7 @@ def test_role_models_can_replace_model():
         "--summarizer-model",
         "s",
     ]
-    cfg = config_from_args(
+    cfg, _ = config_from_args(
         [
             "--provider",
             "openai",
@@ -135,7 +135,7 @@ def test_role_models_can_replace_model():
 
 def test_public_dict_holds_the_key_variable_name_not_a_key(monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", "sk-canary-public-dict")
-    data = config_from_args(FAKE).public_dict()
+    data = config_from_args(FAKE)[0].public_dict()
     assert data["api_key_env"] == "OPENAI_API_KEY"
     assert "sk-canary-public-dict" not in json.dumps(data)
 

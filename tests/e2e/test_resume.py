@@ -1,0 +1,169 @@
+"""Kill a real run with SIGKILL at chosen moments, resume it, and check nothing is lost or doubled."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import chromadb
+import pytest
+from chromadb.config import Settings
+
+from tests.doubles.openai_server import FakeOpenAIServer
+
+TARGET = 14
+
+
+def start(out: Path, url: str, *extra: str) -> subprocess.Popen:
+    args = [
+        "--out",
+        str(out),
+        "--base-url",
+        url,
+        "--model",
+        "fake-model",
+        "--embedding-provider",
+        "fake",
+    ]
+    return subprocess.Popen(
+        [sys.executable, "-m", "graph.run", *args, *extra],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "OPENAI_API_KEY": "k"},
+    )
+
+
+def memory_ids(out: Path) -> set[str]:
+    client = chromadb.PersistentClient(
+        path=str(out / "memory"), settings=Settings(anonymized_telemetry=False)
+    )
+    return set(client.get_collection("items").get(where={"source": "generated"}, include=[])["ids"])
+
+
+def check_consistent(out: Path, expected: int | None = None) -> list[dict]:
+    path = out / "dataset.jsonl"
+    text = path.read_text() if path.exists() else ""
+    assert text == "" or text.endswith("\n"), "no partial line"
+    rows = [json.loads(line) for line in text.splitlines()]
+    ids = [r["id"] for r in rows]
+    assert len(set(ids)) == len(ids), "an item was written twice"
+    assert len({r["prompt"] for r in rows}) == len(rows)
+    if expected is not None:
+        assert len(rows) == expected
+    return rows
+
+
+class KillSwitch:
+    """Kills the child process when the server sees the Nth request of a given schema."""
+
+    def __init__(self, schema: str, nth: int) -> None:
+        self.schema, self.nth, self.seen, self.process = schema, nth, 0, None
+        self.fired = threading.Event()
+
+    def __call__(self, schema: str) -> None:
+        if schema == self.schema and self.process is not None and not self.fired.is_set():
+            self.seen += 1
+            if self.seen >= self.nth:
+                self.fired.set()
+                os.kill(self.process.pid, signal.SIGKILL)
+
+
+def kill_when_dataset_grows(process: subprocess.Popen, dataset: Path, timeout: float = 60) -> bool:
+    """SIGKILL right after dataset.jsonl grows: between the dataset write and the memory write."""
+    size = dataset.stat().st_size if dataset.exists() else 0
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and process.poll() is None:
+        if dataset.exists() and dataset.stat().st_size > size:
+            os.kill(process.pid, signal.SIGKILL)
+            return True
+        time.sleep(0.0005)
+    return False
+
+
+@pytest.mark.parametrize("strategy", ["data-advisor", "self-instruct"])
+def test_sigkill_at_several_moments_then_resume(tmp_path: Path, strategy: str) -> None:
+    out = tmp_path / "run"
+    moments = [
+        ("GeneratedBatch" if strategy == "data-advisor" else "LabeledBatch", 3),
+        ("CriticJudgement", 9),
+    ]
+    if strategy == "data-advisor":
+        moments.append(("SummaryUpdate", 3))
+    switch = KillSwitch(*moments[0])
+    with FakeOpenAIServer(latency=0.05, on_request=lambda s: switch(s)) as server:
+        common = (
+            "--target",
+            str(TARGET),
+            "--strategy",
+            strategy,
+            "--advice-per-round",
+            "2",
+            "--concurrency",
+            "2",
+        )
+        killed = 0
+        for index, (schema, nth) in enumerate(moments):
+            switch.schema, switch.nth, switch.seen = schema, nth, 0
+            switch.fired.clear()
+            process = start(
+                out, server.base_url, *(("--resume", "--target", str(TARGET)) if index else common)
+            )
+            switch.process = process
+            process.wait(timeout=120)
+            assert switch.fired.is_set(), (
+                f"never reached {schema} #{nth}: {process.stderr.read()[-800:]}"
+            )
+            assert process.returncode == -signal.SIGKILL
+            killed += 1
+            check_consistent(out)
+        switch.process = None
+        process = start(out, server.base_url, "--resume", "--target", str(TARGET))
+        assert kill_when_dataset_grows(process, out / "dataset.jsonl"), "no dataset write seen"
+        process.wait(timeout=30)
+        killed += 1
+        process = start(out, server.base_url, "--resume", "--target", str(TARGET))
+        stdout, stderr = process.communicate(timeout=120)
+        assert process.returncode == 0, stderr[-2000:]
+    assert killed == len(moments) + 1
+    rows = check_consistent(out, expected=TARGET)
+    assert memory_ids(out) == {r["id"] for r in rows}, "dataset and memory disagree"
+    stats = json.loads((out / "stats.json").read_text())
+    assert stats["accepted"] == TARGET and stats["stop_reason"] == "target reached"
+
+
+def test_resume_of_a_finished_run_says_so(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    with FakeOpenAIServer() as server:
+        first = start(out, server.base_url, "--target", "3")
+        assert first.wait(timeout=120) == 0
+        again = start(out, server.base_url, "--resume")
+        stdout, _ = again.communicate(timeout=120)
+        assert again.returncode == 0 and "already complete" in stdout
+        more = start(out, server.base_url, "--resume", "--target", "5")
+        assert more.wait(timeout=120) == 0
+    check_consistent(out, expected=5)
+
+
+def test_a_second_writer_is_refused_while_the_first_runs(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    with FakeOpenAIServer(latency=0.2) as server:
+        first = start(out, server.base_url, "--target", "30")
+        deadline = time.monotonic() + 60
+        while (
+            not (out / "dataset.jsonl").exists()
+            and time.monotonic() < deadline
+            and first.poll() is None
+        ):
+            time.sleep(0.05)
+        second = start(out, server.base_url, "--resume")
+        _, stderr = second.communicate(timeout=120)
+        first.kill()
+        first.wait()
+    assert second.returncode == 2 and "another process is writing" in stderr

@@ -1,0 +1,45 @@
+"""graph/rundir.py: crash repair of JSONL files and the one-writer lock."""
+
+from __future__ import annotations
+
+import pytest
+
+from graph.errors import UserError
+from graph.rundir import RunDirectory
+
+
+def test_repair_drops_only_a_partial_last_line(tmp_path):
+    run = RunDirectory(tmp_path)
+    (tmp_path / "dataset.jsonl").write_text('{"id": "a"}\n{"id": "b"}\n{"id": "c", "pro')
+    assert run.repair_jsonl("dataset.jsonl") > 0
+    assert (tmp_path / "dataset.jsonl").read_text() == '{"id": "a"}\n{"id": "b"}\n'
+    assert run.repair_jsonl("dataset.jsonl") == 0
+
+
+def test_repair_refuses_a_corrupt_complete_line_and_changes_nothing(tmp_path):
+    run = RunDirectory(tmp_path)
+    text = '{"id": "a"}\nnot json\n{"id": "c"}\n'
+    (tmp_path / "dataset.jsonl").write_text(text)
+    with pytest.raises(UserError, match=r"dataset.jsonl:2 is corrupted"):
+        run.repair_jsonl("dataset.jsonl")
+    assert (tmp_path / "dataset.jsonl").read_text() == text
+
+
+def test_repair_of_a_missing_file_is_a_no_op(tmp_path):
+    assert RunDirectory(tmp_path).repair_jsonl("rejected.jsonl") == 0
+
+
+def test_second_lock_on_the_same_run_is_refused_and_released_after(tmp_path):
+    first, second = RunDirectory(tmp_path), RunDirectory(tmp_path)
+    with first.lock(), pytest.raises(UserError, match="another process is writing"), second.lock():
+        pass
+    with second.lock():
+        pass
+
+
+def test_write_json_replaces_atomically(tmp_path):
+    run = RunDirectory(tmp_path)
+    run.write_json("stats.json", {"accepted": 1})
+    run.write_json("stats.json", {"accepted": 2})
+    assert (tmp_path / "stats.json").read_text().strip().endswith("}")
+    assert not list(tmp_path.glob("*.tmp"))
