@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import threading
+from collections import Counter
 from typing import TYPE_CHECKING, Literal
 
+import httpx
 from langchain_core.language_models import BaseChatModel
 from langchain_core.rate_limiters import InMemoryRateLimiter
 
@@ -23,6 +26,43 @@ ROLE_TEMPERATURE: dict[Role, float] = {
     "critic": 0.0,
     "summarizer": 0.2,
 }
+
+
+class CountingTransport(httpx.HTTPTransport):
+    """An httpx transport that counts what went wrong on the wire, retries included.
+
+    The OpenAI client retries 429/5xx/timeouts/dropped connections on its own; this is where
+    those faults become visible, for ``stats.json``.
+    """
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        try:
+            response = super().handle_request(request)
+        except httpx.TimeoutException:
+            count_fault("timeout")
+            raise
+        except httpx.TransportError:
+            count_fault("connection_error")
+            raise
+        if response.status_code >= 400:
+            count_fault(f"http_{response.status_code}")
+        return response
+
+
+_faults_lock = threading.Lock()
+TRANSPORT_FAULTS: Counter[str] = Counter()
+
+
+def count_fault(kind: str) -> None:
+    """Count one transport fault (process-wide)."""
+    with _faults_lock:
+        TRANSPORT_FAULTS[kind] += 1
+
+
+def transport_faults() -> dict[str, int]:
+    """Transport faults seen by this process so far, by kind."""
+    with _faults_lock:
+        return dict(TRANSPORT_FAULTS)
 
 
 def max_tokens_for(role: Role, config: RunConfig) -> int:
@@ -71,6 +111,9 @@ def chat_model(role: Role, config: RunConfig) -> BaseChatModel:
     else:
         base_url = config.base_url
         api_key = os.environ.get(config.api_key_env, "") or "not-needed"
+    http_client = httpx.Client(
+        transport=CountingTransport(), timeout=httpx.Timeout(config.request_timeout)
+    )
     limiter = None
     if config.rpm:
         limiter = InMemoryRateLimiter(requests_per_second=config.rpm / 60, max_bucket_size=1)
@@ -83,6 +126,7 @@ def chat_model(role: Role, config: RunConfig) -> BaseChatModel:
         timeout=config.request_timeout,
         max_retries=config.max_retries,
         rate_limiter=limiter,
+        http_client=http_client,
     )
 
 

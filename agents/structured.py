@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -31,6 +32,25 @@ class Usage:
     output_tokens: int = 0
     seconds: float = 0.0
     """Summed latency of the calls (not wall time: concurrent calls overlap)."""
+    failures: dict[str, int] = field(default_factory=dict)
+    """Failed attempts by kind: transport, cut_off, empty_answer, malformed_json, schema_violation."""
+
+    def fail(self, kind: str, seconds: float) -> None:
+        """Count one call that produced no usable answer."""
+        self.calls += 1
+        self.seconds += seconds
+        self.failures[kind] = self.failures.get(kind, 0) + 1
+
+    def as_counts(self) -> dict[str, float]:
+        """Flat counters for the run state (failures as ``failed_<kind>``)."""
+        counts: dict[str, float] = {
+            "calls": self.calls,
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "call_seconds": round(self.seconds, 3),
+        }
+        counts.update({f"failed_{kind}": n for kind, n in self.failures.items()})
+        return counts
 
     def add(self, message: AIMessage | None) -> None:
         """Count one call and the tokens the model reported for it."""
@@ -45,6 +65,8 @@ class Usage:
         self.input_tokens += other.input_tokens
         self.output_tokens += other.output_tokens
         self.seconds += other.seconds
+        for kind, n in other.failures.items():
+            self.failures[kind] = self.failures.get(kind, 0) + n
 
 
 @dataclass
@@ -88,6 +110,35 @@ def response_format_for(schema: type[BaseModel]) -> dict:
     }
 
 
+# Calls in a row (across all roles) that end in a transport failure after the client's own
+# retries before the run stops: at a 20% fault rate a call fails only with p = 0.2^4 (4 tries),
+# so three in a row means the server is down, not flaky.
+MAX_CONSECUTIVE_FAILED_CALLS = 3
+_streak_lock = threading.Lock()
+_failed_calls_in_a_row = 0
+
+
+def _record_transport(ok: bool, what: str = "") -> None:
+    global _failed_calls_in_a_row
+    with _streak_lock:
+        _failed_calls_in_a_row = 0 if ok else _failed_calls_in_a_row + 1
+        streak = _failed_calls_in_a_row
+    if streak >= MAX_CONSECUTIVE_FAILED_CALLS:
+        raise UserError(f"the model server failed {streak} calls in a row, giving up: {what}")
+
+
+def _failure_kind(reason: str) -> str:
+    for prefix, kind in (
+        ("empty", "empty_answer"),
+        ("no JSON", "malformed_json"),
+        ("malformed", "malformed_json"),
+        ("schema", "schema_violation"),
+    ):
+        if reason.startswith(prefix):
+            return kind
+    return "other"
+
+
 def invoke_structured(
     model: BaseChatModel,
     messages: Sequence[BaseMessage],
@@ -102,8 +153,9 @@ def invoke_structured(
     ``server_schema`` (default ``schema``) is what the server is asked to follow; a stricter one
     there with a lenient ``schema`` here lets the client repair what a server did not enforce.
 
-    Transport errors that retrying cannot fix (bad key, unknown model, unreachable server) are
-    raised as ``UserError``; the client's own retries handle 429/5xx/timeouts before that.
+    The client retries 429/5xx/timeouts itself (with backoff, honouring ``Retry-After``). What
+    still fails counts as a failed attempt; a refused key or unknown model, or
+    ``MAX_CONSECUTIVE_FAILED_CALLS`` failed calls in a row, raise ``UserError``.
     """
     usage = Usage()
     error = "no attempt made"
@@ -118,27 +170,28 @@ def invoke_structured(
             raise UserError(f"the model server refused the API key ({exc.status_code})") from None
         except openai.NotFoundError as exc:
             raise UserError(f"the model server does not know this model or path: {exc}") from None
-        except (openai.APIConnectionError, openai.APITimeoutError) as exc:
-            raise UserError(f"cannot reach the model server: {exc}") from None
         except openai.LengthFinishReasonError as exc:
-            usage.calls += 1
-            usage.seconds += time.monotonic() - started
+            usage.fail("cut_off", time.monotonic() - started)
             spent = exc.completion.usage
             if spent is not None:
                 usage.input_tokens += spent.prompt_tokens or 0
                 usage.output_tokens += spent.completion_tokens or 0
             error = "answer cut off at the token limit"
+            _record_transport(True)
             continue
-        except openai.APIStatusError as exc:
-            usage.calls += 1
-            error = f"server error {exc.status_code}"
+        except (openai.APIConnectionError, openai.APITimeoutError, openai.APIStatusError) as exc:
+            usage.fail("transport", time.monotonic() - started)
+            error = f"{type(exc).__name__}: {str(exc)[:120]}"
+            _record_transport(False, error)
             continue
+        _record_transport(True)
         usage.add(message)
         usage.seconds += time.monotonic() - started
         try:
             return StructuredResult(parse_json_answer(_text_of(message), schema), None, usage)
         except ValueError as exc:
             error = str(exc)
+            usage.failures[_failure_kind(error)] = usage.failures.get(_failure_kind(error), 0) + 1
     return StructuredResult(None, error, usage)
 
 

@@ -35,14 +35,7 @@ SELF_INSTRUCT_ADVICE = AdviceItem(
 
 
 def _usage(role: str, usage: Usage) -> dict[str, dict[str, float]]:
-    return {
-        role: {
-            "calls": usage.calls,
-            "input_tokens": usage.input_tokens,
-            "output_tokens": usage.output_tokens,
-            "call_seconds": round(usage.seconds, 3),
-        }
-    }
+    return {role: usage.as_counts()}
 
 
 def _seed(config: RunConfig, *parts: int) -> int:

@@ -111,6 +111,10 @@ RESUME_OVERRIDES = frozenset(
         "rpm",
         "request_timeout",
         "max_retries",
+        # where the server is, not what it runs: a moved endpoint must not strand a run
+        "base_url",
+        "embedding_base_url",
+        "api_key_env",
     }
 )
 THREAD = {"thread_id": "run"}
@@ -187,8 +191,7 @@ def run(config: RunConfig, *, resume: bool = False, echo=print) -> int:
             for name in (DATASET, REJECTED):
                 if run_dir.repair_jsonl(name):
                     echo(f"resume: dropped a partial last line of {name} left by the crash")
-        else:
-            run_dir.write_json(CONFIG, config.public_dict())
+        run_dir.write_json(CONFIG, config.public_dict())  # on resume: with the raised budgets
         resources = build_resources(config, run_dir)
         register(resources)
         if resume and (restored := resources.sync_memory_with_dataset()):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from agents.models import transport_faults
 from graph.state import total_calls
 
 
@@ -33,4 +34,5 @@ def build_stats(state: dict[str, Any], seconds: float, stop_reason: str | None) 
         },
         "seconds": round(seconds, 2),
         "stop_reason": stop_reason,
+        "transport_faults": transport_faults(),
     }

@@ -2,19 +2,26 @@
 
 Answers come from ``agents.fake_model.ScriptedDataModel``: schema-valid JSON for whatever
 ``response_format`` a request names, with varied content. It checks the bearer key and the model
-name like a real endpoint (401, 404), and can add latency.
+name like a real endpoint (401, 404), can add latency, and injects faults at a given rate.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import random
+import socket
 import threading
 import time
+from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from agents.fake_model import ScriptedDataModel
+
+# Faults it can inject: 429 with Retry-After, 500, a stalled answer (client timeout), a dropped
+# connection, malformed JSON, JSON that violates the schema, and an empty answer.
+FAULT_KINDS = ("429", "500", "timeout", "drop", "malformed", "schema", "empty")
 
 
 class FakeOpenAIServer:
@@ -27,7 +34,16 @@ class FakeOpenAIServer:
         models: set[str] | None = None,
         latency: float = 0.0,
         on_request: Any = None,
+        fault_rate: float = 0.0,
+        faults: tuple[str, ...] = FAULT_KINDS,
+        stall_seconds: float = 3.0,
+        seed: int = 0,
     ) -> None:
+        self.fault_rate = fault_rate
+        self.faults = faults
+        self.stall_seconds = stall_seconds  # a "timeout" fault answers only after this
+        self.injected: Counter[str] = Counter()
+        self._rng = random.Random(seed)
         self.api_key = api_key
         self.on_request = on_request  # called with the schema name of each chat request
         self.models = models or {"fake-model"}
@@ -37,6 +53,15 @@ class FakeOpenAIServer:
         self._lock = threading.Lock()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+
+    def draw_fault(self) -> str | None:
+        """Decide (at ``fault_rate``) whether this request fails, and how."""
+        with self._lock:
+            if self.fault_rate and self._rng.random() < self.fault_rate:
+                fault = self._rng.choice(self.faults)
+                self.injected[fault] += 1
+                return fault
+        return None
 
     @property
     def base_url(self) -> str:
@@ -154,11 +179,36 @@ class FakeOpenAIServer:
                 if server.on_request is not None:
                     fmt = body.get("response_format") or {}
                     server.on_request(fmt.get("json_schema", {}).get("name", ""))
-                if server.on_request is not None:
-                    fmt = body.get("response_format") or {}
-                    server.on_request(fmt.get("json_schema", {}).get("name", ""))
                 if server.latency:
                     time.sleep(server.latency)
-                self._send(200, server.answer(body))
+                fault = server.draw_fault()
+                if fault is None:
+                    self._send(200, server.answer(body))
+                else:
+                    self._fault(fault, body)
+
+            def _fault(self, fault: str, body: dict[str, Any]) -> None:
+                if fault == "429":
+                    self.send_response(429)
+                    self.send_header("Retry-After", "0")
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                elif fault == "500":
+                    self._send(500, {"error": {"message": "injected server error"}})
+                elif fault == "timeout":
+                    time.sleep(server.stall_seconds)
+                    self._send(500, {"error": {"message": "too late"}})
+                elif fault == "drop":
+                    self.close_connection = True
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                else:
+                    content = {
+                        "malformed": '{"items": [{"prompt": "unterminated',
+                        "schema": '{"unexpected": 1}',
+                        "empty": "",
+                    }[fault]
+                    answer = server.answer(body)
+                    answer["choices"][0]["message"]["content"] = content
+                    self._send(200, answer)
 
         return Handler

@@ -124,9 +124,8 @@ def test_zero_attempts_still_makes_one_call(recording_model):
     [
         _status_error(openai.AuthenticationError, 401),
         _status_error(openai.NotFoundError, 404),
-        openai.APIConnectionError(request=_request()),
     ],
-    ids=["auth", "not-found", "connection"],
+    ids=["auth", "not-found"],
 )
 def test_unfixable_transport_errors_become_user_errors(recording_model, error):
     model = recording_model(raises=error)
@@ -146,7 +145,9 @@ def test_server_errors_are_retried_then_reported(recording_model):
     model = recording_model(raises=_status_error(openai.InternalServerError, 500))
     result = invoke_structured(model, MESSAGES, CriticJudgement, attempts=2)
     assert result.value is None
-    assert result.error == "server error 500"
+    assert result.error.startswith("InternalServerError") and result.usage.failures == {
+        "transport": 2
+    }
     assert result.usage.calls == 2
 
 
@@ -162,3 +163,23 @@ def test_invoke_structured_many_keeps_input_order():
     results = invoke_structured_many(model, conversations, CriticJudgement, concurrency=4)
     assert [r.value.reason for r in results] == [f"r{i}" for i in range(6)]
     assert invoke_structured_many(model, [], CriticJudgement, concurrency=4) == []
+
+
+def test_transport_failures_are_retried_then_stop_the_run_when_persistent(recording_model):
+    error = openai.APIConnectionError(request=_request())
+    flaky = recording_model(raises=error)
+    result = invoke_structured(flaky, MESSAGES, CriticJudgement, attempts=2)
+    assert result.value is None and result.usage.failures == {"transport": 2}
+    assert result.usage.as_counts()["failed_transport"] == 2
+    with pytest.raises(UserError, match="failed 3 calls in a row") as info:
+        invoke_structured(flaky, MESSAGES, CriticJudgement, attempts=2)
+    assert "\n" not in str(info.value)
+
+
+def test_a_success_resets_the_failure_streak(recording_model):
+    error = openai.APIConnectionError(request=_request())
+    invoke_structured(recording_model(raises=error), MESSAGES, CriticJudgement, attempts=2)
+    good = json.dumps({"reason": "fine", "verdict": "accept"})
+    assert invoke_structured(recording_model(good), MESSAGES, CriticJudgement).value is not None
+    result = invoke_structured(recording_model(raises=error), MESSAGES, CriticJudgement, attempts=2)
+    assert result.value is None  # two more failures after a success: not yet fatal
