@@ -186,38 +186,39 @@ def run(config: RunConfig, *, resume: bool = False, echo=print) -> int:
     load_inputs(config)  # a bad input file must fail before anything is written
     check_reachable(config)
     run_dir = RunDirectory(config.out) if resume else RunDirectory.create(config.out)
-    with run_dir.lock():
-        if resume:
+    with (
+        run_dir.lock(),
+        SqliteSaver.from_conn_string(str(run_dir.file(CHECKPOINTS))) as saver,
+    ):
+        graph = build_graph(checkpointer=saver)
+        snapshot = None
+        if resume:  # validate everything before touching anything
+            try:
+                snapshot = graph.get_state({"configurable": THREAD})
+            except sqlite3.DatabaseError:
+                raise UserError(f"--resume: {run_dir.file(CHECKPOINTS)} is corrupted") from None
+            if not snapshot.values:
+                raise UserError(f"--resume: {config.out} has no checkpoint to resume from")
             for name in (DATASET, REJECTED):
                 if run_dir.repair_jsonl(name):
                     echo(f"resume: dropped a partial last line of {name} left by the crash")
-        run_dir.write_json(CONFIG, config.public_dict())  # on resume: with the raised budgets
+        run_dir.write_json(CONFIG, config.public_dict())  # on resume: with raised budgets
         resources = build_resources(config, run_dir)
         register(resources)
-        if resume and (restored := resources.sync_memory_with_dataset()):
-            echo(f"resume: restored {restored} dataset item(s) missing from memory")
-        with SqliteSaver.from_conn_string(str(run_dir.file(CHECKPOINTS))) as saver:
-            graph = build_graph(checkpointer=saver)
-            start: dict[str, Any] | None = {}
-            if resume:
-                try:
-                    snapshot = graph.get_state({"configurable": THREAD})
-                except sqlite3.DatabaseError:
-                    raise UserError(f"--resume: {run_dir.file(CHECKPOINTS)} is corrupted") from None
-                if not snapshot.values:
-                    raise UserError(f"--resume: {config.out} has no checkpoint to resume from")
-                if not snapshot.next:
-                    if snapshot.values.get("accepted", 0) >= config.target:
-                        echo(
-                            f"run already complete: {snapshot.values['accepted']} items in {config.out}"
-                        )
-                        return EXIT_OK
-                    last = "summarizer" if config.strategy == "data-advisor" else "critic"
-                    graph.update_state(
-                        {"configurable": THREAD}, {"stop_reason": None}, as_node=last
+        start: dict[str, Any] | None = {}
+        if snapshot is not None:
+            if restored := resources.sync_memory_with_dataset():
+                echo(f"resume: restored {restored} dataset item(s) missing from memory")
+            if not snapshot.next:
+                if snapshot.values.get("accepted", 0) >= config.target:
+                    echo(
+                        f"run already complete: {snapshot.values['accepted']} items in {config.out}"
                     )
-                start = None
-            return _drive(graph, start, config, run_dir, echo)
+                    return EXIT_OK
+                last = "summarizer" if config.strategy == "data-advisor" else "critic"
+                graph.update_state({"configurable": THREAD}, {"stop_reason": None}, as_node=last)
+            start = None
+        return _drive(graph, start, config, run_dir, echo)
 
 
 def _drive(graph: Any, start: dict[str, Any] | None, config: RunConfig, run_dir: Any, echo) -> int:

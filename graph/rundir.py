@@ -114,15 +114,15 @@ class RunDirectory:
             return 0
         data = target.read_bytes()
         cut = data.rfind(b"\n") + 1
-        if cut < len(data):
-            with open(target, "r+b") as handle:
-                handle.truncate(cut)
-                os.fsync(handle.fileno())
         for number, line in enumerate(data[:cut].splitlines(), start=1):
             try:
                 json.loads(line)
             except (json.JSONDecodeError, UnicodeDecodeError):
                 raise UserError(f"{target}:{number} is corrupted; cannot resume safely") from None
+        if cut < len(data):
+            with open(target, "r+b") as handle:
+                handle.truncate(cut)
+                os.fsync(handle.fileno())
         return len(data) - cut
 
     def read_jsonl(self, name: str) -> list[dict[str, Any]]:

@@ -54,9 +54,11 @@ def test_run_against_openai_compatible_server(server: FakeOpenAIServer, tmp_path
     assert stats["llm_calls"] > 0 and server.requests >= stats["llm_calls"]
     config = json.loads((out / "config.json").read_text())
     assert config["provider"] == "openai" and config["api_key_env"] == "OPENAI_API_KEY"
-    for path in out.rglob("*"):
-        if path.is_file():
-            assert CANARY.encode() not in path.read_bytes(), path
+    assert CANARY not in done.stdout + done.stderr, "the key reached the log"
+    written = [p for p in out.rglob("*") if p.is_file()]
+    assert any(p.name == "checkpoints.sqlite" for p in written)
+    for path in written:  # dataset, logs of the run, config, stats, Chroma files, checkpoints
+        assert CANARY.encode() not in path.read_bytes(), path
 
 
 @pytest.mark.parametrize(
