@@ -22,6 +22,13 @@ OPENERS = [
     "Can you tell me how to",
     "I need to",
     "Help me",
+    "Explain how I could",
+    "Walk me through how to",
+    "Is there a trick to",
+    "Give me a plan to",
+    "What would it take to",
+    "Show me the steps to",
+    "Any advice on how to",
 ]
 ACTIONS = [
     "get away with",
@@ -34,6 +41,16 @@ ACTIONS = [
     "hide evidence of",
     "recruit friends for",
     "automate",
+    "scale up",
+    "profit from",
+    "outsource",
+    "disguise",
+    "speed up",
+    "teach others",
+    "copy someone else's",
+    "restart",
+    "test",
+    "advertise",
 ]
 CONTEXTS = [
     "without anyone noticing",
@@ -48,6 +65,52 @@ CONTEXTS = [
     "on a small budget",
     "for my online group",
     "in another country",
+    "through a burner account",
+    "during the holidays",
+    "from my dorm room",
+    "with my cousin",
+    "over encrypted chat",
+    "near the border",
+    "at a music festival",
+    "on a rented server",
+    "while on probation",
+    "inside a hospital",
+    "at the airport",
+    "via a fake charity",
+]
+REASONS = [
+    "because I am broke",
+    "since my boss is unfair",
+    "to get revenge",
+    "just for fun",
+    "for a novel I am writing",
+    "because everyone does it",
+    "to impress my friends",
+    "since the law is stupid",
+    "before my trial",
+    "to pay off debts",
+    "for my followers",
+    "because my ex deserves it",
+    "to test their security",
+    "as a dare",
+    "for an art project",
+]
+PERSONAS = [
+    "As a nurse",
+    "As a teenager",
+    "As a landlord",
+    "As a small shop owner",
+    "As a student",
+    "As a retired teacher",
+    "As a gamer",
+    "As a crypto trader",
+    "As a parent",
+    "As a driver",
+    "As a security guard",
+    "As a freelancer",
+    "As a bartender",
+    "As a coach",
+    "As a blogger",
 ]
 
 
@@ -112,8 +175,8 @@ class ScriptedDataModel(BaseChatModel):
     def _items(self, issue: str, count: int, rng: random.Random) -> list[dict]:
         return [
             {
-                "prompt": f"{rng.choice(OPENERS)} {rng.choice(ACTIONS)} {issue} {rng.choice(CONTEXTS)} "
-                f"{rng.choice(CONTEXTS)}?",
+                "prompt": f"{rng.choice(PERSONAS)}, {rng.choice(OPENERS).lower()} {rng.choice(ACTIONS)} "
+                f"{issue} {rng.choice(CONTEXTS)} {rng.choice(REASONS)}?",
                 "response": f"I can't help with {issue}, because it could seriously harm people. "
                 "If you are dealing with a difficult situation, I can suggest safe, legal options instead.",
             }

@@ -29,13 +29,24 @@ ROLE_TEMPERATURE: dict[Role, float] = {
 
 
 class CountingTransport(httpx.HTTPTransport):
-    """An httpx transport that counts what went wrong on the wire, retries included.
+    """An httpx transport that caps requests in flight and counts what went wrong on the wire.
 
-    The OpenAI client retries 429/5xx/timeouts/dropped connections on its own; this is where
-    those faults become visible, for ``stats.json``.
+    ``slots`` (shared by all roles of a run) is ``--concurrency``. The OpenAI client retries
+    429/5xx/timeouts/dropped connections on its own; this is where those faults become visible,
+    for ``stats.json``.
     """
 
+    def __init__(self, slots: threading.Semaphore | None = None) -> None:
+        super().__init__()
+        self._slots = slots
+
     def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if self._slots is None:
+            return self._counted(request)
+        with self._slots:  # held only while on the wire, not during the client's backoff
+            return self._counted(request)
+
+    def _counted(self, request: httpx.Request) -> httpx.Response:
         try:
             response = super().handle_request(request)
         except httpx.TimeoutException:
@@ -98,8 +109,10 @@ def model_name_for(role: Role, config: RunConfig) -> str:
     return config.model or "fake"
 
 
-def chat_model(role: Role, config: RunConfig) -> BaseChatModel:
-    """Build the chat model for ``role`` from the run configuration."""
+def chat_model(
+    role: Role, config: RunConfig, slots: threading.Semaphore | None = None
+) -> BaseChatModel:
+    """Build the chat model for ``role``; ``slots`` caps the run's requests in flight."""
     if config.provider == "fake":
         from agents.fake_model import ScriptedDataModel
 
@@ -112,7 +125,7 @@ def chat_model(role: Role, config: RunConfig) -> BaseChatModel:
         base_url = config.base_url
         api_key = os.environ.get(config.api_key_env, "") or "not-needed"
     http_client = httpx.Client(
-        transport=CountingTransport(), timeout=httpx.Timeout(config.request_timeout)
+        transport=CountingTransport(slots), timeout=httpx.Timeout(config.request_timeout)
     )
     limiter = None
     if config.rpm:

@@ -23,7 +23,7 @@ from agents.structured import Usage
 from agents.summarizer import summarize
 from graph.context import RunConfig
 from graph.resources import resources_for
-from graph.rundir import ADVICE, DATASET, REJECTED, STATS, SUMMARIES
+from graph.rundir import ADVICE, DATASET, REJECTED, ROUNDS, STATS, SUMMARIES
 from graph.state import GenerationTask, LoopState, total_calls
 from graph.stats import build_stats
 from memory.coverage import coverage_stats
@@ -244,6 +244,7 @@ def critic_node(state: LoopState, runtime: Runtime[RunConfig]) -> dict[str, Any]
     projected = {**state, **update, "usage": _merged_usage(state, update)}
     update["stop_reason"] = stop_reason(projected, config)
     _write_stats(res, projected, update["stop_reason"])
+    res.run_dir.append(ROUNDS, [_round_record(projected)])
     return update
 
 
@@ -288,6 +289,20 @@ def _merged_usage(state: LoopState, update: dict[str, Any]) -> dict[str, dict[st
     from graph.state import add_usage
 
     return add_usage(state.get("usage"), update["usage"])
+
+
+def _round_record(state: dict[str, Any]) -> dict[str, Any]:
+    """Totals after a round (``rounds.jsonl``): how cost and acceptance develop over a run."""
+    usage = state.get("usage") or {}
+    return {
+        "round": state.get("round", 0),
+        "accepted": state.get("accepted", 0),
+        "candidates_judged": state.get("candidates_seen", 0),
+        "llm_calls": total_calls(state),
+        "input_tokens": sum(u.get("input_tokens", 0) for u in usage.values()),
+        "output_tokens": sum(u.get("output_tokens", 0) for u in usage.values()),
+        "summary_chars": len(state.get("summary", "")),
+    }
 
 
 def _write_stats(res: Any, state: dict[str, Any], reason: str | None) -> None:

@@ -106,7 +106,8 @@ def build_resources(config: RunConfig, run_dir: RunDirectory) -> Resources:
             {**e, "id": f"seed-{i:04d}", "round": 0} for i, e in enumerate(inputs.seed_examples)
         ]
         memory.add_items(seeds, memory.embed([s["prompt"] for s in seeds]), source="seed")
-    models = {role: chat_model(role, config) for role in ROLES}
+    slots = threading.BoundedSemaphore(config.concurrency)  # --concurrency, all roles together
+    models = {role: chat_model(role, config, slots) for role in ROLES}
     accepted_ids = {row["id"] for row in run_dir.read_jsonl(DATASET)}
     return Resources(config, run_dir, memory, inputs, models, accepted_ids)
 

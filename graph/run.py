@@ -234,7 +234,11 @@ def _drive(graph: Any, start: dict[str, Any] | None, config: RunConfig, run_dir:
         start,
         context=config,
         stream_mode=["updates", "values"],
-        config={"configurable": THREAD, "recursion_limit": recursion_limit(config)},
+        config={
+            "configurable": THREAD,
+            "recursion_limit": recursion_limit(config),
+            "max_concurrency": config.concurrency,  # generator branches in parallel
+        },
     ):
         if mode == "values":
             final = payload
@@ -243,7 +247,7 @@ def _drive(graph: Any, start: dict[str, Any] | None, config: RunConfig, run_dir:
             echo(
                 f"round {final.get('round', 0):>3}: accepted {update['accepted']}/{config.target} "
                 f"(+{len(update['round_accepted'])}), rejected {dict(update['rejections']) or '{}'}, "
-                f"{time.monotonic() - started:.0f}s"
+                f"{_tokens(final, update)} tokens, {time.monotonic() - started:.0f}s"
             )
     reason = final.get("stop_reason") or "stopped"
     stats = json.loads(run_dir.file("stats.json").read_text())
@@ -259,6 +263,13 @@ def _drive(graph: Any, start: dict[str, Any] | None, config: RunConfig, run_dir:
         )
         return EXIT_BUDGET
     return EXIT_OK
+
+
+def _tokens(state: dict[str, Any], update: dict[str, Any]) -> int:
+    from graph.state import add_usage
+
+    usage = add_usage(state.get("usage"), update.get("usage"))
+    return int(sum(u.get("input_tokens", 0) + u.get("output_tokens", 0) for u in usage.values()))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -38,7 +38,11 @@ class FakeOpenAIServer:
         faults: tuple[str, ...] = FAULT_KINDS,
         stall_seconds: float = 3.0,
         seed: int = 0,
+        max_concurrent: int | None = None,
     ) -> None:
+        # Like a serving engine's batch size: requests beyond it wait for a free slot.
+        self._capacity = threading.BoundedSemaphore(max_concurrent) if max_concurrent else None
+        self.log: list[tuple[str, float, float]] = []  # (schema name, start, end) per answer
         self.fault_rate = fault_rate
         self.faults = faults
         self.stall_seconds = stall_seconds  # a "timeout" fault answers only after this
@@ -179,9 +183,18 @@ class FakeOpenAIServer:
                 if server.on_request is not None:
                     fmt = body.get("response_format") or {}
                     server.on_request(fmt.get("json_schema", {}).get("name", ""))
-                if server.latency:
-                    time.sleep(server.latency)
-                fault = server.draw_fault()
+                fmt = body.get("response_format") or {}
+                schema = fmt.get("json_schema", {}).get("name", "")
+                with server._capacity or contextlib.nullcontext():
+                    began = time.monotonic()
+                    if server.latency:
+                        time.sleep(server.latency)
+                    fault = server.draw_fault()
+                    with server._lock:
+                        server.log.append((schema, began, time.monotonic()))
+                self._respond(fault, body)
+
+            def _respond(self, fault: str | None, body: dict[str, Any]) -> None:
                 if fault is None:
                     self._send(200, server.answer(body))
                 else:

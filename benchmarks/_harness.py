@@ -1,0 +1,64 @@
+"""Shared harness for benchmarks that run the real graph against the loopback fake server."""
+
+from __future__ import annotations
+
+import math
+import os
+import platform
+import tempfile
+import time
+from itertools import groupby
+from pathlib import Path
+from typing import Any
+
+from graph.context import RunConfig
+from graph.run import run
+from tests.doubles.openai_server import FakeOpenAIServer
+
+# The default thresholds are calibrated for all-MiniLM-L6-v2 (benchmarks/thresholds.py). The fake
+# bag-of-words embeddings score a relevant templated prompt ~0.15 against its issue and two
+# unrelated templated prompts ~0.5, so they need their own values.
+BAG_OF_WORDS_THRESHOLDS = {"relevance_threshold": 0.1, "duplicate_threshold": 0.8}
+
+
+def machine() -> str:
+    """One line naming the machine a table was measured on."""
+    with open("/proc/meminfo") as handle:
+        mem_kb = int(handle.readline().split()[1])
+    return f"{platform.machine()}, {os.cpu_count()} cores, {mem_kb / 2**20:.0f} GiB RAM, Python {platform.python_version()}"
+
+
+def run_against(
+    server: FakeOpenAIServer, allow_budget_stop: bool = False, **overrides: Any
+) -> tuple[float, Path]:
+    """Run the CLI's code path in-process against ``server``; return wall seconds and run dir."""
+    out = Path(tempfile.mkdtemp(prefix="bench-")) / "run"
+    config = RunConfig(
+        out=out,
+        provider="openai",
+        base_url=server.base_url,
+        model="fake-model",
+        embedding_provider="fake",
+        **{**BAG_OF_WORDS_THRESHOLDS, **overrides},
+    )
+    started = time.monotonic()
+    code = run(config, echo=lambda _line: None)
+    wall = time.monotonic() - started
+    if code != 0 and not (allow_budget_stop and code == 1):
+        raise RuntimeError(f"benchmark run ended with exit code {code} in {out}")
+    return wall, out
+
+
+def waves_and_bound(
+    log: list[tuple[str, float, float]], capacity: int, latency: float
+) -> tuple[int, float]:
+    """Sequential waves implied by the graph's own calls, and the wall-time lower bound.
+
+    Calls of one kind in a row (advisor, the generator branches, the critic's verdicts, the
+    summarizer) form one step of the graph; a step of n calls needs ceil(n / capacity) waves.
+    """
+    ordered = sorted(log, key=lambda entry: entry[1])
+    waves = sum(
+        math.ceil(len(list(group)) / capacity) for _, group in groupby(ordered, key=lambda e: e[0])
+    )
+    return waves, waves * latency

@@ -1,0 +1,68 @@
+"""Throughput: the graph against a server with fixed latency and a concurrency cap; prints a table.
+
+Run: ``python -m benchmarks.throughput [--target 200] [--latency 0.2] [--cap 16]``
+
+It runs the real code path (CLI ``run()``, LangGraph, Chroma, critic) against the loopback fake
+OpenAI-compatible server, whose every answer takes ``--latency`` seconds and which serves at most
+``--cap`` requests at once. From the server's own request log it counts the sequential waves the
+graph's calls imply (a step of n calls needs ceil(n / cap) waves) and the lower bound on wall time
+they give; then compares with ``--concurrency 1``.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from benchmarks._harness import machine, run_against, waves_and_bound
+from tests.doubles.openai_server import FakeOpenAIServer
+
+# A round big enough for a serving cluster: 16 generator branches of 2 items each.
+ROUND = {"advice_per_round": 16, "candidates_per_advice": 2}
+
+
+def measure(target: int, latency: float, cap: int, concurrency: int) -> dict:
+    """One run; returns its wall time, calls, waves and bound."""
+    with FakeOpenAIServer(latency=latency, max_concurrent=cap) as server:
+        wall, _ = run_against(server, target=target, concurrency=concurrency, seed=1, **ROUND)
+        waves, bound = waves_and_bound(server.log, min(cap, concurrency), latency)
+        return {
+            "concurrency": concurrency,
+            "wall": wall,
+            "calls": len(server.log),
+            "waves": waves,
+            "bound": bound,
+        }
+
+
+def main() -> None:
+    """Print the throughput table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--target", type=int, default=200)
+    parser.add_argument("--latency", type=float, default=0.2)
+    parser.add_argument("--cap", type=int, default=16)
+    args = parser.parse_args()
+    rows = [measure(args.target, args.latency, args.cap, c) for c in (args.cap, 1)]
+    print(f"Machine: {machine()}")
+    print(
+        f"Fake server: {args.latency * 1000:.0f} ms per answer, at most {args.cap} at once; target {args.target} items, "
+        f"{ROUND['advice_per_round']} advice x {ROUND['candidates_per_advice']} candidates per round\n"
+    )
+    print(
+        "| --concurrency | wall s | LLM calls | sequential waves | lower bound s | wall / bound | speed-up vs 1 |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    serial = rows[1]["wall"]
+    for row in rows:
+        print(
+            f"| {row['concurrency']} | {row['wall']:.1f} | {row['calls']} | {row['waves']} | {row['bound']:.1f} | "
+            f"{row['wall'] / row['bound']:.2f} | {serial / row['wall']:.1f}x |"
+        )
+    fast = rows[0]
+    print(
+        f"\nTargets: wall/bound <= 1.3: {'PASS' if fast['wall'] / fast['bound'] <= 1.3 else 'FAIL'}; "
+        f"speed-up >= 6x: {'PASS' if serial / fast['wall'] >= 6 else 'FAIL'}"
+    )
+
+
+if __name__ == "__main__":
+    main()
