@@ -258,11 +258,29 @@ def _drive(graph: Any, start: dict[str, Any] | None, config: RunConfig, run_dir:
     if final.get("accepted", 0) < config.target:
         echo(
             f"error: {reason} before the target ({final.get('accepted', 0)}/{config.target}); "
-            f"continue with: python -m graph.run --resume --out {config.out} --max-rounds N, "
-            "or use a more capable model (--base-url/--model)"
+            f"{_main_rejection(stats)}continue with: python -m graph.run --resume --out {config.out} "
+            "--max-rounds N, or use a more capable model (--base-url/--model)"
         )
         return EXIT_BUDGET
     return EXIT_OK
+
+
+# What to change when most candidates fail for one reason.
+REJECTION_ADVICE = {
+    "duplicate": "raise --duplicate-threshold or give more varied --seed-examples",
+    "irrelevant": "lower --relevance-threshold (calibrated for all-MiniLM-L6-v2)",
+    "llm_rejected": "the critic model rejects most candidates: use a stronger generator model",
+}
+
+
+def _main_rejection(stats: dict[str, Any]) -> str:
+    reasons = stats.get("rejections_by_reason") or {}
+    if not reasons:
+        return ""
+    reason, count = max(reasons.items(), key=lambda kv: kv[1])
+    share = count / max(1, sum(reasons.values()))
+    hint = REJECTION_ADVICE.get(reason, "the generator model writes weak items")
+    return f"most rejections were {reason} ({share:.0%}): {hint}; "
 
 
 def _tokens(state: dict[str, Any], update: dict[str, Any]) -> int:
