@@ -6,7 +6,6 @@ import argparse
 import json
 import os
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +15,7 @@ from graph.context import RunConfig
 from graph.errors import UserError
 
 EXIT_OK, EXIT_BUDGET, EXIT_USER_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
+QUIET = False  # set by --quiet: only errors and the final ``result:`` line
 
 
 class _Parser(argparse.ArgumentParser):
@@ -47,6 +47,11 @@ def build_parser() -> argparse.ArgumentParser:
             **kwargs,
         )
 
+    parser.add_argument(
+        "--quiet",
+        action="store_true",
+        help="Print only errors and the final machine-readable 'result: {json}' line.",
+    )
     parser.add_argument(
         "--resume",
         action="store_true",
@@ -124,6 +129,8 @@ def config_from_args(argv: list[str] | None) -> tuple[RunConfig, bool]:
     """Parse flags into a validated ``RunConfig`` (and whether to resume); errors are one line."""
     values = vars(build_parser().parse_args(argv))
     resume = values.pop("resume", False)
+    global QUIET
+    QUIET = values.pop("quiet", False)
     roles = {}
     for role in ("advisor", "generator", "critic", "summarizer"):
         name = values.pop(f"role_{role}", None)
@@ -223,38 +230,32 @@ def run(config: RunConfig, *, resume: bool = False, echo=print) -> int:
 
 def _drive(graph: Any, start: dict[str, Any] | None, config: RunConfig, run_dir: Any, echo) -> int:
     from graph.graph import recursion_limit
+    from graph.progress import RunProgress
 
-    echo(
-        f"data-advisor: {config.strategy} -> {config.out} (target {config.target}, provider {config.provider}, "
-        f"budget {config.round_budget} rounds / {config.call_budget} LLM calls)"
-    )
     final: dict[str, Any] = {}
-    started = time.monotonic()
-    for mode, payload in graph.stream(
-        start,
-        context=config,
-        stream_mode=["updates", "values"],
-        config={
-            "configurable": THREAD,
-            "recursion_limit": recursion_limit(config),
-            "max_concurrency": config.concurrency,  # generator branches in parallel
-        },
-    ):
-        if mode == "values":
-            final = payload
-        elif "critic" in payload:
-            update = payload["critic"]
-            echo(
-                f"round {final.get('round', 0):>3}: accepted {update['accepted']}/{config.target} "
-                f"(+{len(update['round_accepted'])}), rejected {dict(update['rejections']) or '{}'}, "
-                f"{_tokens(final, update)} tokens, {time.monotonic() - started:.0f}s"
-            )
+    with RunProgress(config.target, quiet=QUIET) as progress:
+        progress.note(
+            f"data-advisor: {config.strategy} -> {config.out} (target {config.target}, provider "
+            f"{config.provider}, budget {config.round_budget} rounds / {config.call_budget} LLM calls)"
+        )
+        for mode, payload in graph.stream(
+            start,
+            context=config,
+            stream_mode=["updates", "values"],
+            config={
+                "configurable": THREAD,
+                "recursion_limit": recursion_limit(config),
+                "max_concurrency": config.concurrency,  # generator branches in parallel
+            },
+        ):
+            if mode == "values":
+                final = payload
+            else:
+                for node, update in payload.items():
+                    progress.on_update(node, update or {}, final)
     reason = final.get("stop_reason") or "stopped"
     stats = json.loads(run_dir.file("stats.json").read_text())
-    echo(
-        f"done: {stats['accepted']} accepted of {stats['candidates_judged']} judged "
-        f"({stats['acceptance_rate']:.0%}), {stats['llm_calls']} LLM calls, {stats['seconds']}s; {reason}"
-    )
+    progress.final(stats, str(config.out))
     if final.get("accepted", 0) < config.target:
         echo(
             f"error: {reason} before the target ({final.get('accepted', 0)}/{config.target}); "
@@ -281,13 +282,6 @@ def _main_rejection(stats: dict[str, Any]) -> str:
     share = count / max(1, sum(reasons.values()))
     hint = REJECTION_ADVICE.get(reason, "the generator model writes weak items")
     return f"most rejections were {reason} ({share:.0%}): {hint}; "
-
-
-def _tokens(state: dict[str, Any], update: dict[str, Any]) -> int:
-    from graph.state import add_usage
-
-    usage = add_usage(state.get("usage"), update.get("usage"))
-    return int(sum(u.get("input_tokens", 0) + u.get("output_tokens", 0) for u in usage.values()))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,149 @@
+"""Live progress of a run: a rich panel on a terminal, one line per round otherwise, or quiet."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+
+class RunProgress:
+    """Follows the graph's stream of updates and shows where the run is."""
+
+    def __init__(self, target: int, *, quiet: bool = False, console: Console | None = None) -> None:
+        self.target = target
+        self.quiet = quiet
+        self.console = console or Console()
+        self.started = time.monotonic()
+        self.round = 0
+        self.accepted = 0
+        self.tokens = 0
+        self.advice: list[str] = []
+        self.rejections: dict[str, int] = {}
+        self._live: Live | None = None
+
+    def __enter__(self) -> RunProgress:
+        if not self.quiet and self.console.is_terminal:
+            self._live = Live(self._panel(), console=self.console, refresh_per_second=4)
+            self._live.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._live is not None:
+            self._live.update(self._panel())
+            self._live.__exit__(*exc)
+
+    def note(self, line: str) -> None:
+        """A message outside the live panel (start, resume repairs, the end)."""
+        if not self.quiet:
+            print(line, flush=True)  # plain: logs and pipes must not get wrapped lines
+
+    def on_update(self, node: str, update: dict[str, Any], state: dict[str, Any]) -> None:
+        """Take one node's update (stream mode ``updates``) with the state before it."""
+        if node in ("advisor", "self_instruct"):
+            self.round = update.get("round", self.round)
+            self.advice = [p.advice.safety_issue for p in update.get("advice", [])]
+        if "usage" in update:
+            self.tokens += int(
+                sum(
+                    u.get("input_tokens", 0) + u.get("output_tokens", 0)
+                    for u in update["usage"].values()
+                )
+            )
+        for reason, count in (update.get("rejections") or {}).items():
+            self.rejections[reason] = self.rejections.get(reason, 0) + count
+        if node == "critic":
+            self.accepted = update.get("accepted", self.accepted)
+            if self._live is not None:
+                self._live.update(self._panel())
+            elif not self.quiet:
+                print(self._line(len(update.get("round_accepted", []))), flush=True)
+        elif self._live is not None:
+            self._live.update(self._panel())
+
+    def eta_seconds(self) -> float | None:
+        """Estimated seconds left at the acceptance pace so far."""
+        if not self.accepted:
+            return None
+        elapsed = time.monotonic() - self.started
+        return elapsed / self.accepted * max(0, self.target - self.accepted)
+
+    def _line(self, added: int) -> str:
+        eta = self.eta_seconds()
+        top = ", ".join(
+            f"{r} {n}" for r, n in sorted(self.rejections.items(), key=lambda kv: -kv[1])[:4]
+        )
+        return (
+            f"round {self.round:>3}: accepted {self.accepted}/{self.target} (+{added}), "
+            f"rejected: {top or 'none'}; {self.tokens} tokens, {time.monotonic() - self.started:.0f}s"
+            + (f", ~{eta / 60:.1f} min left" if eta is not None else "")
+        )
+
+    def _panel(self) -> Table:
+        table = Table(title="data-advisor", show_header=False, expand=False)
+        eta = self.eta_seconds()
+        rows = [
+            ("accepted", f"{self.accepted} / {self.target}"),
+            ("round", str(self.round)),
+            ("advice", ", ".join(self.advice) or "-"),
+            (
+                "rejected",
+                ", ".join(
+                    f"{r}: {n}" for r, n in sorted(self.rejections.items(), key=lambda kv: -kv[1])
+                )
+                or "-",
+            ),
+            ("tokens", str(self.tokens)),
+            ("elapsed", f"{time.monotonic() - self.started:.0f} s"),
+            ("left", f"~{eta / 60:.1f} min" if eta is not None else "-"),
+        ]
+        for key, value in rows:
+            table.add_row(key, value)
+        return table
+
+    def final(self, stats: dict[str, Any], out: str) -> None:
+        """The closing table (unless quiet) and one machine-readable line: ``result: {json}``."""
+        if not self.quiet and not self.console.is_terminal:
+            print(
+                f"done: {stats['accepted']} accepted of {stats['candidates_judged']} judged "
+                f"({stats['acceptance_rate']:.0%}), {stats['llm_calls']} LLM calls, "
+                f"{stats['seconds']}s; {stats['stop_reason']}",
+                flush=True,
+            )
+        elif not self.quiet:
+            table = Table(title="run finished")
+            for column in (
+                "accepted",
+                "judged",
+                "acceptance",
+                "LLM calls",
+                "tokens / item",
+                "seconds",
+                "stop",
+            ):
+                table.add_column(column)
+            table.add_row(
+                str(stats["accepted"]),
+                str(stats["candidates_judged"]),
+                f"{stats['acceptance_rate']:.0%}",
+                str(stats["llm_calls"]),
+                str(stats["tokens_per_accepted_item"]),
+                str(stats["seconds"]),
+                str(stats["stop_reason"]),
+            )
+            self.console.print(table)
+        keys = (
+            "accepted",
+            "candidates_judged",
+            "llm_calls",
+            "input_tokens",
+            "output_tokens",
+            "seconds",
+            "stop_reason",
+        )
+        result = {"out": out, "target": self.target, **{k: stats.get(k) for k in keys}}
+        print("result: " + json.dumps(result), flush=True)
