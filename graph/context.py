@@ -116,15 +116,15 @@ class RunConfig(BaseModel):
 
     principles: Path = Field(
         default_factory=lambda: default_path("principles.md"),
-        description="Principles file (Markdown).",
+        description="Principles of the dataset: a Markdown, YAML or text file.",
     )
     seed_examples: Path = Field(
         default_factory=lambda: default_path("seed_examples.jsonl"),
-        description="Seed examples (JSONL: prompt, response, safety_issue).",
+        description="Seed examples: JSONL, CSV or a Hugging Face dataset folder with prompt, response, safety_issue.",
     )
     seed_issues: Path = Field(
         default_factory=lambda: default_path("seed_issues.jsonl"),
-        description="Seed issues (JSONL: name, description).",
+        description="Seed issues: JSONL, CSV or a Hugging Face dataset folder with name (and description).",
     )
 
     @model_validator(mode="after")
@@ -137,7 +137,7 @@ class RunConfig(BaseModel):
             raise ValueError("--embedding-provider openai needs --base-url or --embedding-base-url")
         for name in ("principles", "seed_examples", "seed_issues"):
             path = getattr(self, name)
-            if not Path(path).is_file():
+            if not (Path(path).is_file() or (name != "principles" and Path(path).is_dir())):
                 raise ValueError(f"--{name.replace('_', '-')} file not found: {path}")
         return self
 

@@ -16,7 +16,7 @@ from graph.errors import UserError
 from graph.rundir import DATASET, MEMORY, RunDirectory
 from memory.embeddings import embeddings_for
 from memory.store import Memory
-from prompts import read_jsonl
+from prompts import read_records
 
 REQUIRED_SEED_KEYS = ("prompt", "response", "safety_issue")
 
@@ -70,8 +70,8 @@ def load_inputs(config: RunConfig) -> RunInputs:
     """Read and validate principles and seeds; a bad file is a ``UserError`` naming it."""
     try:
         principles = Path(config.principles).read_text(encoding="utf-8").strip()
-        examples = read_jsonl(Path(config.seed_examples))
-        issues = read_jsonl(Path(config.seed_issues))
+        examples = read_records(Path(config.seed_examples))
+        issues = read_records(Path(config.seed_issues))
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise UserError(f"cannot read inputs: {exc}") from None
     if not principles:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 from functools import cache
 from importlib import resources
@@ -42,6 +43,31 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
                 raise ValueError(f"{path}:{number} is not a JSON object")
             rows.append(row)
     return rows
+
+
+def read_records(path: Path) -> list[dict[str, Any]]:
+    """Read seed rows from JSONL, CSV (with a header row) or a Hugging Face ``datasets`` folder.
+
+    Raises ``ValueError`` naming the file (and line) that cannot be read.
+    """
+    path = Path(path)
+    if path.is_dir():
+        try:
+            from datasets import load_from_disk
+
+            dataset = load_from_disk(str(path))
+        except Exception as exc:  # datasets raises many kinds; all mean "not a dataset folder"
+            raise ValueError(
+                f"{path} is not a Hugging Face dataset folder ({type(exc).__name__})"
+            ) from None
+        if hasattr(dataset, "keys"):  # a DatasetDict: take its first split
+            dataset = dataset[next(iter(dataset.keys()))]
+        return [dict(row) for row in dataset]
+    if path.suffix.lower() == ".csv":
+        with open(path, encoding="utf-8", newline="") as handle:
+            rows = list(csv.DictReader(handle))
+        return [{k: v for k, v in row.items() if k is not None} for row in rows]
+    return read_jsonl(path)
 
 
 def delimit(label: str, text: str) -> str:
