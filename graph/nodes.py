@@ -51,7 +51,9 @@ def advisor_node(state: LoopState, runtime: Runtime[RunConfig]) -> dict[str, Any
     config = runtime.context
     res = resources_for(config)
     round_ = state.get("round", 0) + 1
-    coverage = coverage_stats(res.memory, state.get("recent_redundancy_rate", 0.0))
+    coverage = coverage_stats(
+        res.memory, state.get("recent_redundancy_rate", 0.0), state.get("advised") or {}
+    )
     result = advise(
         res.models["advisor"],
         principles=res.inputs.principles,

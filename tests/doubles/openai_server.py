@@ -17,6 +17,8 @@ from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from langchain_core.language_models import BaseChatModel
+
 from agents.fake_model import ScriptedDataModel
 
 # Faults it can inject: 429 with Retry-After, 500, a stalled answer (client timeout), a dropped
@@ -39,6 +41,7 @@ class FakeOpenAIServer:
         stall_seconds: float = 3.0,
         seed: int = 0,
         max_concurrent: int | None = None,
+        chat_model: BaseChatModel | None = None,
     ) -> None:
         # Like a serving engine's batch size: requests beyond it wait for a free slot.
         self._capacity = threading.BoundedSemaphore(max_concurrent) if max_concurrent else None
@@ -53,7 +56,8 @@ class FakeOpenAIServer:
         self.models = models or {"fake-model"}
         self.latency = latency
         self.requests = 0
-        self._model = ScriptedDataModel(seed=0)
+        # The model that answers requests: the scripted fake unless one is given.
+        self._model = chat_model if chat_model is not None else ScriptedDataModel(seed=0)
         self._lock = threading.Lock()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from memory.coverage import LISTED_ISSUES, CoverageStats, coverage_stats
+from memory.coverage import LISTED_ISSUES, LISTED_SATURATED, CoverageStats, coverage_stats
 
 
 class CountsOnly:
@@ -78,14 +78,23 @@ def test_render_stays_bounded_as_issues_accumulate():
     def rendered(n: int) -> str:
         return stats({f"issue number {i:04d}": (i * 37) % 11 for i in range(n)}).render()
 
-    full = rendered(100)  # every list already holds LISTED_ISSUES names
-    assert full.count("issue number") == 3 * LISTED_ISSUES
-    for n in (500, 2000):
+    cap = 2 * LISTED_ISSUES + LISTED_SATURATED
+    full = rendered(300)  # every list already holds as many names as it shows
+    assert full.count("issue number") == cap
+    for n in (1000, 2000):
         large = rendered(n)
         assert len(large) <= len(full) + 10  # only the digits of the totals may grow
-        assert large.count("issue number") <= 3 * LISTED_ISSUES
+        assert large.count("issue number") <= cap
 
 
 def test_render_bounded_even_with_longest_issue_names():
     counts = {f"{i:04d} " + "x" * 55: i % 5 for i in range(500)}
     assert len(stats(counts).render()) < 3 * LISTED_ISSUES * 70 + 400
+
+
+def test_under_covered_moves_on_to_issues_advised_less_often(make_memory):
+    memory = make_memory()
+    memory.add_issues([{"name": n} for n in ("alpha issue", "beta issue", "gamma issue")])
+    first = coverage_stats(memory).under_covered
+    later = coverage_stats(memory, advised={"alpha issue": 2, "beta issue": 1}).under_covered
+    assert first[0] == "alpha issue" and later == ["gamma issue", "beta issue", "alpha issue"]

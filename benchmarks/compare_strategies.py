@@ -1,0 +1,194 @@
+"""Data Advisor vs Self-Instruct: same model, budget and seeds; prints a Markdown table.
+
+Run: ``python -m benchmarks.compare_strategies [--target 60] [--seeds 1 2 3]
+[--world | --base-url URL --model NAME | --embedded]``
+
+Each strategy runs through the real code path (the CLI's ``run()``: LangGraph, Chroma, critic)
+once per seed, and ``graph.metrics.run_metrics`` measures every run; the table gives the mean and
+the standard deviation over seeds.
+
+- ``--world`` (default): against the loopback OpenAI-compatible server answering with
+  ``tests.doubles.world.WorldModel``, a stand-in for a capable model over a fixed world of ~40
+  safety issues with Zipf-like prevalence; bag-of-words embeddings and their thresholds. Also
+  reports how many of the world's issues the accepted items really cover.
+- ``--base-url URL --model NAME``: any OpenAI-compatible endpoint (key from ``OPENAI_API_KEY``),
+  embedded all-MiniLM-L6-v2 embeddings and the default thresholds. Run directories are kept.
+- ``--embedded``: the embedded SmolLM2-135M (small default target, one seed). Directories kept.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import graph.run
+from benchmarks._harness import machine, run_against
+from graph.context import RunConfig, Strategy
+from graph.errors import UserError
+from graph.metrics import load_run, run_metrics
+from graph.run import EXIT_BUDGET, EXIT_OK
+from memory.embeddings import BagOfWordsEmbeddings, embedded_minilm
+from tests.doubles.openai_server import FakeOpenAIServer
+from tests.doubles.world import WorldModel, load_world
+
+STRATEGIES: tuple[Strategy, ...] = ("data-advisor", "self-instruct")
+DEFAULT_TARGET = 60
+DEFAULT_SEEDS = (1, 2, 3)
+EMBEDDED_TARGET = 5  # the embedded model writes ~1 usable item a minute on 2 cores
+# (metrics key, column title, decimals) of the table, in order.
+COLUMNS = (
+    ("distinct_issues", "distinct issues", 1),
+    ("world_issues_covered", "world issues covered", 1),
+    ("issue_balance", "issue balance", 3),
+    ("vendi_score", "Vendi score", 2),
+    ("mean_pairwise_cosine_distance", "mean pairwise cos distance", 3),
+    ("near_duplicate_rate", "near-duplicate rate", 3),
+    ("acceptance_rate", "acceptance rate", 3),
+    ("llm_calls_per_item", "LLM calls / item", 2),
+    ("tokens_per_item", "tokens / item", 0),
+)
+
+# (strategy, target, seed) -> the run's metrics
+Runner = Callable[[Strategy, int, int], dict[str, Any]]
+
+
+def world_run(strategy: Strategy, target: int, seed: int) -> dict[str, Any]:
+    """One run in the simulated world; its metrics plus the world issues it really covers."""
+    model = WorldModel(seed=seed)
+    with FakeOpenAIServer(chat_model=model) as server:
+        _, out = run_against(
+            server, allow_budget_stop=True, strategy=strategy, target=target, seed=seed
+        )
+    try:
+        metrics = run_metrics(out, BagOfWordsEmbeddings())
+        issues = {model.issue_of(item["prompt"]) for item in load_run(out)["items"]}
+        metrics["world_issues_covered"] = len(issues - {None})
+    finally:
+        shutil.rmtree(out.parent, ignore_errors=True)
+    return metrics
+
+
+def endpoint_run(strategy: Strategy, target: int, seed: int, **model: Any) -> dict[str, Any]:
+    """One run against a real model (an endpoint or the embedded one); its directory is kept."""
+    out = Path(tempfile.mkdtemp(prefix=f"compare-{strategy}-{seed}-")) / "run"
+    config = RunConfig(
+        out=out, strategy=strategy, target=target, seed=seed, embedding_provider="embedded", **model
+    )
+    code = graph.run.run(config, echo=lambda _line: None)
+    if code not in (EXIT_OK, EXIT_BUDGET):
+        raise RuntimeError(f"run ended with exit code {code} in {out}")
+    print(f"  kept: {out}", file=sys.stderr)
+    try:
+        return run_metrics(out, embedded_minilm())
+    except UserError:  # a weak model may stop at its budget with nothing accepted
+        return {"accepted": 0, "distinct_issues": 0, "stop_reason": "budget, nothing accepted"}
+
+
+def mean_std(values: list[float], digits: int) -> str:
+    """``mean ± std`` over seeds (sample standard deviation; 0 for one seed)."""
+    if not values:
+        return "n/a"
+    std = statistics.stdev(values) if len(values) > 1 else 0.0
+    return f"{statistics.fmean(values):.{digits}f} ± {std:.{digits}f}"
+
+
+def table(results: dict[str, list[dict[str, Any]]]) -> str:
+    """The Markdown table: one row per strategy, one column per metric present in the runs."""
+    columns = [c for c in COLUMNS if any(c[0] in m for runs in results.values() for m in runs)]
+    lines = [
+        "| strategy | runs | " + " | ".join(title for _, title, _ in columns) + " |",
+        "|---|---|" + "---|" * len(columns),
+    ]
+    for strategy, runs in results.items():
+        cells = [
+            mean_std([m[key] for m in runs if isinstance(m.get(key), int | float)], digits)
+            for key, _, digits in columns
+        ]
+        lines.append(f"| {strategy} | {len(runs)} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def compare(runner: Runner, target: int, seeds: list[int]) -> dict[str, list[dict[str, Any]]]:
+    """Run both strategies for every seed; return the metrics by strategy."""
+    results: dict[str, list[dict[str, Any]]] = {s: [] for s in STRATEGIES}
+    for seed in seeds:
+        for strategy in STRATEGIES:
+            started = time.monotonic()
+            metrics = runner(strategy, target, seed)
+            results[strategy].append(metrics)
+            print(
+                f"  {strategy} seed {seed}: {metrics['accepted']} accepted, "
+                f"{metrics['distinct_issues']} distinct issues, {metrics['stop_reason']} "
+                f"({time.monotonic() - started:.0f} s)",
+                file=sys.stderr,
+                flush=True,
+            )
+    return results
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The benchmark's flags."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--target", type=int, default=None, help=f"default {DEFAULT_TARGET}")
+    parser.add_argument("--seeds", type=int, nargs="+", default=None, help="default 1 2 3")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--world", action="store_true", help="the simulated world (default)")
+    mode.add_argument("--base-url", help="an OpenAI-compatible endpoint (needs --model)")
+    mode.add_argument("--embedded", action="store_true", help="the embedded SmolLM2-135M")
+    parser.add_argument("--model", help="model name at --base-url")
+    args = parser.parse_args(argv)
+    if args.base_url and not args.model:
+        parser.error("--base-url needs --model")
+    if args.model and not args.base_url:
+        parser.error("--model goes with --base-url")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the comparison and print the table."""
+    args = parse_args(argv)
+    graph.run.QUIET = True  # the runs print only their final result line
+    if args.embedded:
+        target, seeds = args.target or EMBEDDED_TARGET, args.seeds or [DEFAULT_SEEDS[0]]
+        label = "embedded SmolLM2-135M-Instruct, all-MiniLM-L6-v2 embeddings, default thresholds"
+        runner: Runner = partial(endpoint_run, provider="embedded")
+    elif args.base_url:
+        target, seeds = args.target or DEFAULT_TARGET, args.seeds or list(DEFAULT_SEEDS)
+        label = f"{args.model} at {args.base_url}, all-MiniLM-L6-v2 embeddings, default thresholds"
+        runner = partial(endpoint_run, provider="openai", base_url=args.base_url, model=args.model)
+    else:
+        target, seeds = args.target or DEFAULT_TARGET, args.seeds or list(DEFAULT_SEEDS)
+        label = (
+            f"simulated world ({len(load_world())} issues, WorldModel over the loopback server), "
+            "bag-of-words embeddings and thresholds"
+        )
+        runner = world_run
+    started = time.monotonic()
+    try:
+        results = compare(runner, target, seeds)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"Machine: {machine()}")
+    print(f"Model: {label}")
+    print(
+        f"Target {target} accepted items per run; seeds {' '.join(map(str, seeds))}; mean ± std over seeds"
+    )
+    if not (args.embedded or args.base_url):
+        print(f"World issues: {len(load_world())}")
+    print()
+    print(table(results))
+    print(f"\nTotal wall time: {time.monotonic() - started:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
