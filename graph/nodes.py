@@ -24,7 +24,7 @@ from agents.summarizer import summarize
 from graph.context import RunConfig
 from graph.resources import resources_for
 from graph.rundir import ADVICE, DATASET, REJECTED, ROUNDS, STATS, SUMMARIES
-from graph.state import GenerationTask, LoopState, total_calls
+from graph.state import GenerationTask, LoopState, add_counts, add_usage, total_calls
 from graph.stats import build_stats
 from memory.coverage import coverage_stats
 
@@ -243,7 +243,13 @@ def critic_node(state: LoopState, runtime: Runtime[RunConfig]) -> dict[str, Any]
         if candidates
         else 0.0,
     }
-    projected = {**state, **update, "usage": _merged_usage(state, update)}
+    # What the state will be once the reducers merge this update (for stop rules and stats).
+    projected = {
+        **state,
+        **update,
+        "usage": add_usage(state.get("usage"), update["usage"]),
+        "rejections": add_counts(state.get("rejections"), update["rejections"]),
+    }
     update["stop_reason"] = stop_reason(projected, config)
     _write_stats(res, projected, update["stop_reason"])
     res.run_dir.append(ROUNDS, [_round_record(projected)])
@@ -285,12 +291,6 @@ def stop_reason(state: dict[str, Any], config: RunConfig) -> str | None:
     if total_calls(state) >= config.call_budget:
         return f"LLM call budget spent ({config.call_budget} calls)"
     return None
-
-
-def _merged_usage(state: LoopState, update: dict[str, Any]) -> dict[str, dict[str, int]]:
-    from graph.state import add_usage
-
-    return add_usage(state.get("usage"), update["usage"])
 
 
 def _round_record(state: dict[str, Any]) -> dict[str, Any]:

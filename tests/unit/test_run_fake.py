@@ -155,3 +155,34 @@ def test_out_is_reusable_after_an_input_error(tmp_path, capsys):
     out = tmp_path / "run"
     assert run_fake(out, "--seed-examples", str(bad)) == EXIT_USER_ERROR
     assert run_fake(out, "--max-rounds", "30") == EXIT_OK
+
+
+def test_stats_count_rejections_over_the_whole_run(tmp_path):
+    import json
+
+    from graph.run import main
+
+    out = tmp_path / "run"
+    assert (
+        main(
+            [
+                "--target",
+                "12",
+                "--out",
+                str(out),
+                "--provider",
+                "fake",
+                "--embedding-provider",
+                "fake",
+            ]
+        )
+        == 0
+    )
+    stats = json.loads((out / "stats.json").read_text())
+    reasons = [
+        json.loads(line)["reason"] for line in (out / "rejected.jsonl").read_text().splitlines()
+    ]
+    from collections import Counter
+
+    assert stats["rejections_by_reason"] == dict(Counter(reasons))
+    assert stats["rounds"] > 1
