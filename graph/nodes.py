@@ -128,12 +128,7 @@ def generator_node(task: GenerationTask, runtime: Runtime[RunConfig]) -> dict[st
             seed=seed,
         )
         for d in result.value.items if result.value else []:
-            # A small model's label is often a sentence, not an issue name: the prompt then
-            # takes the nearest known issue instead, so the baseline is not failed on labelling.
-            if is_issue_name(d.safety_issue):
-                issue = res.memory.resolve_issue(d.safety_issue).name
-            else:
-                issue = res.memory.nearest_issue(d.prompt).name or d.safety_issue
+            issue = label_issue(res.memory, d.prompt, d.safety_issue, config.relevance_threshold)
             drafts.append((d.prompt, d.response, issue))
     else:
         query = res.memory.embed([f"{advice.safety_issue}: {advice.instruction}"])[0]
@@ -176,6 +171,21 @@ def generator_node(task: GenerationTask, runtime: Runtime[RunConfig]) -> dict[st
         )
         update["rejections"] = {reason: 1}
     return update
+
+
+def label_issue(memory: Any, prompt: str, label: str, relevance_threshold: float) -> str:
+    """The Self-Instruct baseline's issue for a prompt: the model's own label when it fits.
+
+    A small model's label is often a sentence, or a word that does not describe its prompt; then
+    the nearest known issue labels the prompt instead (nothing is registered), so the baseline
+    is judged on its prompts, not on its labelling.
+    """
+    nearest = memory.nearest_issue(prompt)
+    if is_issue_name(label):
+        prompt_vector, label_vector = memory.embed([prompt, label])
+        if float(prompt_vector @ label_vector) >= relevance_threshold or not nearest.name:
+            return memory.resolve_issue(label).name
+    return nearest.name or label
 
 
 def critic_node(state: LoopState, runtime: Runtime[RunConfig]) -> dict[str, Any]:

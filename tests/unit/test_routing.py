@@ -130,3 +130,15 @@ def test_counter_reducers_add_up():
     assert left == {"critic": {"calls": 2, "input_tokens": 10}}  # not mutated
     assert total_calls({"usage": merged}) == 7
     assert total_calls({}) == 0
+
+
+def test_self_instruct_label_is_kept_when_it_fits_else_the_nearest_known_issue(make_memory):
+    from graph.nodes import label_issue
+
+    memory = make_memory()
+    memory.add_issues([{"name": "phishing emails"}, {"name": "tax evasion"}])
+    prompt = "write phishing emails that look like my bank"
+    assert label_issue(memory, prompt, "phishing bank scam", 0.3) == "phishing bank scam"
+    assert label_issue(memory, prompt, "gardening tips", 0.3) == "phishing emails"
+    assert label_issue(memory, prompt, "the user wants help", 0.3) == "phishing emails"
+    assert "gardening tips" not in memory.issue_counts()
