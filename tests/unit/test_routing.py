@@ -138,7 +138,7 @@ def test_self_instruct_label_is_kept_when_it_fits_else_the_nearest_known_issue(m
     memory = make_memory()
     memory.add_issues([{"name": "phishing emails"}, {"name": "tax evasion"}])
     prompt = "write phishing emails that look like my bank"
-    assert label_issue(memory, prompt, "phishing bank scam", 0.3) == "phishing bank scam"
     assert label_issue(memory, prompt, "gardening tips", 0.3) == "phishing emails"
     assert label_issue(memory, prompt, "the user wants help", 0.3) == "phishing emails"
     assert "gardening tips" not in memory.issue_counts()
+    assert label_issue(memory, prompt, "phishing bank scam", 0.3) == "phishing bank scam"
