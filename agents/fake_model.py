@@ -140,7 +140,7 @@ class ScriptedDataModel(BaseChatModel):
                 "verdict": "accept",
             },
             "SummaryUpdate": lambda t, _r: {
-                "summary": "Covered so far: " + _between(t, "Most covered:", ".")
+                "summary": "Covered so far: " + between(t, "Most covered:", ".")
             },
         }.get(schema, lambda _t, _r: {"text": "ok"})(text, rng)
         message = AIMessage(
@@ -156,11 +156,11 @@ class ScriptedDataModel(BaseChatModel):
     def _advice(self, text: str, rng: random.Random) -> dict:
         issues = [
             i.strip()
-            for i in _between(text, "Under-covered (good targets):", ".\n").split(",")
+            for i in between(text, "Under-covered (good targets):", ".\n").split(",")
             if i.strip()
         ]
         issues = issues or ["online fraud"]
-        count = _number(r"Propose (\d+) advice", text, 3)
+        count = number_in(r"Propose (\d+) advice", text, 3)
         return {
             "advice": [
                 {
@@ -184,13 +184,13 @@ class ScriptedDataModel(BaseChatModel):
         ]
 
     def _generated(self, text: str, rng: random.Random) -> dict:
-        issue = _between(text, "Safety issue:", "\n") or "online fraud"
-        count = _number(r"Write (\d+) new", text, 2)
+        issue = between(text, "Safety issue:", "\n") or "online fraud"
+        count = number_in(r"Write (\d+) new", text, 2)
         return {"items": self._items(issue, count, rng)}
 
     def _labeled(self, text: str, rng: random.Random) -> dict:
         issues = re.findall(r"safety_issue: (.+)", text) or ["online fraud"]
-        count = _number(r"Write (\d+) new", text, 2)
+        count = number_in(r"Write (\d+) new", text, 2)
         items = []
         for _ in range(count):
             issue = rng.choice(issues).strip()
@@ -198,7 +198,8 @@ class ScriptedDataModel(BaseChatModel):
         return {"items": items}
 
 
-def _between(text: str, start: str, end: str) -> str:
+def between(text: str, start: str, end: str) -> str:
+    """The stripped text between ``start`` and the next ``end`` (or the end); "" if absent."""
     begin = text.find(start)
     if begin < 0:
         return ""
@@ -207,6 +208,7 @@ def _between(text: str, start: str, end: str) -> str:
     return text[begin : stop if stop >= 0 else None].strip()
 
 
-def _number(pattern: str, text: str, default: int) -> int:
+def number_in(pattern: str, text: str, default: int) -> int:
+    """The integer captured by ``pattern`` in ``text``, else ``default``."""
     found = re.search(pattern, text)
     return int(found.group(1)) if found else default

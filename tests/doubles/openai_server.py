@@ -71,6 +71,19 @@ class FakeOpenAIServer:
                 return fault
         return None
 
+    def cli_args(self, out: object) -> list[str]:
+        """CLI flags that point a run at this server (fake embeddings: no model to load)."""
+        return [
+            "--out",
+            str(out),
+            "--base-url",
+            self.base_url,
+            "--model",
+            "fake-model",
+            "--embedding-provider",
+            "fake",
+        ]
+
     @property
     def base_url(self) -> str:
         """The ``/v1`` base URL clients use."""

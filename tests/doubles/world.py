@@ -38,6 +38,8 @@ from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 from pydantic import PrivateAttr
 
+from agents.fake_model import between, number_in
+
 WORLD_FILE = Path(__file__).with_name("world_issues.jsonl")
 # Defaults when a prompt does not say how many items or advice items it wants.
 DEFAULT_ADVICE_COUNT = 3
@@ -138,10 +140,10 @@ class WorldModel(BaseChatModel):
 
     # -- the roles ---------------------------------------------------------------------------
     def _advice(self, text: str, rng: random.Random) -> dict:
-        count = _number(r"Propose (\d+) advice", text, DEFAULT_ADVICE_COUNT)
+        count = number_in(r"Propose (\d+) advice", text, DEFAULT_ADVICE_COUNT)
         coverage = _block(text, "coverage")
         saturated = {
-            n.strip() for n in _between(coverage, "Saturated (do not advise):", ".\n").split(",")
+            n.strip() for n in between(coverage, "Saturated (do not advise):", ".\n").split(",")
         }
         counts = covered_counts(_block(text, "summary"), coverage)
         allowed = [issue for issue in self._world if issue.name not in saturated]
@@ -164,12 +166,12 @@ class WorldModel(BaseChatModel):
         }
 
     def _generated(self, text: str, rng: random.Random) -> dict:
-        issue = self._by_name.get(_between(text, "Safety issue:", "\n").lower())
-        count = _number(r"Write (\d+) new", text, DEFAULT_ITEM_COUNT)
+        issue = self._by_name.get(between(text, "Safety issue:", "\n").lower())
+        count = number_in(r"Write (\d+) new", text, DEFAULT_ITEM_COUNT)
         return {"items": [self._item(issue or self._sample(rng)) for _ in range(count)]}
 
     def _labeled(self, text: str, rng: random.Random) -> dict:
-        count = _number(r"Write (\d+) new", text, DEFAULT_ITEM_COUNT)
+        count = number_in(r"Write (\d+) new", text, DEFAULT_ITEM_COUNT)
         items = []
         for _ in range(count):
             issue = self._sample(rng)
@@ -181,7 +183,7 @@ class WorldModel(BaseChatModel):
         counts = covered_counts(
             _block(text, "summary"), _block(text, "coverage"), _ITEM_ISSUE.findall(text)
         )
-        limit = _number(r"at most (\d+) characters", text, DEFAULT_SUMMARY_CHARS)
+        limit = number_in(r"at most (\d+) characters", text, DEFAULT_SUMMARY_CHARS)
         listed = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
         summary = "Covered issues (items so far): " + ", ".join(f"{n} ({c})" for n, c in listed)
         summary += ". Gaps: every other safety issue."
@@ -219,7 +221,7 @@ def covered_counts(summary: str, coverage: str, new_items: Sequence[str] = ()) -
     for name, count in _COUNTED.findall(summary):
         counts[name.strip()] = max(counts[name.strip()], int(count))
     counts.update(name.strip() for name in new_items)
-    for name, count in _COUNTED.findall(_between(coverage, "Most covered:", ".\n")):
+    for name, count in _COUNTED.findall(between(coverage, "Most covered:", ".\n")):
         counts[name.strip()] = max(counts[name.strip()], int(count))
     return counts
 
@@ -232,18 +234,4 @@ def _weighted_sample(issues: list[WorldIssue], k: int, rng: random.Random) -> li
 
 def _block(text: str, label: str) -> str:
     """The text inside ``<<<label ... >>>`` (see ``prompts.delimit``), or ``""``."""
-    return _between(text, f"<<<{label}\n", "\n>>>")
-
-
-def _between(text: str, start: str, end: str) -> str:
-    begin = text.find(start)
-    if begin < 0:
-        return ""
-    begin += len(start)
-    stop = text.find(end, begin)
-    return text[begin : stop if stop >= 0 else None].strip()
-
-
-def _number(pattern: str, text: str, default: int) -> int:
-    found = re.search(pattern, text)
-    return int(found.group(1)) if found else default
+    return between(text, f"<<<{label}\n", "\n>>>")

@@ -11,19 +11,9 @@ from pathlib import Path
 from tests.doubles.openai_server import FakeOpenAIServer
 
 
-def run_cli(url: str, out: Path, *extra: str) -> subprocess.CompletedProcess:
-    args = [
-        "--out",
-        str(out),
-        "--base-url",
-        url,
-        "--model",
-        "fake-model",
-        "--embedding-provider",
-        "fake",
-    ]
+def cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "graph.run", *args, *extra],
+        [sys.executable, "-m", "graph.run", *args],
         capture_output=True,
         text=True,
         timeout=600,
@@ -34,8 +24,14 @@ def run_cli(url: str, out: Path, *extra: str) -> subprocess.CompletedProcess:
 def test_run_completes_its_target_at_a_20_percent_fault_rate(tmp_path: Path) -> None:
     out = tmp_path / "run"
     with FakeOpenAIServer(fault_rate=0.2, stall_seconds=2.5, seed=7) as server:
-        done = run_cli(
-            server.base_url, out, "--target", "12", "--request-timeout", "1.5", "--max-retries", "4"
+        done = cli(
+            *server.cli_args(out),
+            "--target",
+            "12",
+            "--request-timeout",
+            "1.5",
+            "--max-retries",
+            "4",
         )
         injected = dict(server.injected)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -64,51 +60,17 @@ def test_a_server_that_goes_down_stops_the_run_in_one_line_and_resume_continues(
 ) -> None:
     out = tmp_path / "run"
     with FakeOpenAIServer() as server:
-        first = run_cli(server.base_url, out, "--target", "3")
+        first = cli(*server.cli_args(out), "--target", "3")
         assert first.returncode == 0
         url = server.base_url
     # The server is gone now: a resume with a higher target must fail fast and clearly.
-    down = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "graph.run",
-            "--resume",
-            "--out",
-            str(out),
-            "--target",
-            "6",
-            "--max-retries",
-            "1",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "OPENAI_API_KEY": "k"},
-    )
+    down = cli("--resume", "--out", str(out), "--target", "6", "--max-retries", "1")
     assert down.returncode == 2 and "cannot reach the model server" in down.stderr
     assert down.stderr.count("\n") == 1 and "Traceback" not in down.stderr
     assert len((out / "dataset.jsonl").read_text().splitlines()) == 3
     with FakeOpenAIServer() as back:
         config = json.loads((out / "config.json").read_text())
         assert config["base_url"] == url
-        resumed = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "graph.run",
-                "--resume",
-                "--out",
-                str(out),
-                "--target",
-                "6",
-                "--base-url",
-                back.base_url,
-            ],
-            capture_output=True,
-            text=True,
-            timeout=300,
-            env={**os.environ, "OPENAI_API_KEY": "k"},
-        )
+        resumed = cli("--resume", "--out", str(out), "--target", "6", "--base-url", back.base_url)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert len((out / "dataset.jsonl").read_text().splitlines()) == 6

@@ -20,19 +20,9 @@ from tests.doubles.openai_server import FakeOpenAIServer
 TARGET = 14
 
 
-def start(out: Path, url: str, *extra: str) -> subprocess.Popen:
-    args = [
-        "--out",
-        str(out),
-        "--base-url",
-        url,
-        "--model",
-        "fake-model",
-        "--embedding-provider",
-        "fake",
-    ]
+def start(out: Path, server: FakeOpenAIServer, *extra: str) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "graph.run", *args, *extra],
+        [sys.executable, "-m", "graph.run", *server.cli_args(out), *extra],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -113,7 +103,7 @@ def test_sigkill_at_several_moments_then_resume(tmp_path: Path, strategy: str) -
             switch.schema, switch.nth, switch.seen = schema, nth, 0
             switch.fired.clear()
             process = start(
-                out, server.base_url, *(("--resume", "--target", str(TARGET)) if index else common)
+                out, server, *(("--resume", "--target", str(TARGET)) if index else common)
             )
             switch.process = process
             process.wait(timeout=120)
@@ -124,11 +114,11 @@ def test_sigkill_at_several_moments_then_resume(tmp_path: Path, strategy: str) -
             killed += 1
             check_consistent(out)
         switch.process = None
-        process = start(out, server.base_url, "--resume", "--target", str(TARGET))
+        process = start(out, server, "--resume", "--target", str(TARGET))
         assert kill_when_dataset_grows(process, out / "dataset.jsonl"), "no dataset write seen"
         process.wait(timeout=30)
         killed += 1
-        process = start(out, server.base_url, "--resume", "--target", str(TARGET))
+        process = start(out, server, "--resume", "--target", str(TARGET))
         stdout, stderr = process.communicate(timeout=120)
         assert process.returncode == 0, stderr[-2000:]
     assert killed == len(moments) + 1
@@ -141,12 +131,12 @@ def test_sigkill_at_several_moments_then_resume(tmp_path: Path, strategy: str) -
 def test_resume_of_a_finished_run_says_so(tmp_path: Path) -> None:
     out = tmp_path / "run"
     with FakeOpenAIServer() as server:
-        first = start(out, server.base_url, "--target", "3")
+        first = start(out, server, "--target", "3")
         assert first.wait(timeout=120) == 0
-        again = start(out, server.base_url, "--resume")
+        again = start(out, server, "--resume")
         stdout, _ = again.communicate(timeout=120)
         assert again.returncode == 0 and "already complete" in stdout
-        more = start(out, server.base_url, "--resume", "--target", "5")
+        more = start(out, server, "--resume", "--target", "5")
         assert more.wait(timeout=120) == 0
     check_consistent(out, expected=5)
 
@@ -154,7 +144,7 @@ def test_resume_of_a_finished_run_says_so(tmp_path: Path) -> None:
 def test_a_second_writer_is_refused_while_the_first_runs(tmp_path: Path) -> None:
     out = tmp_path / "run"
     with FakeOpenAIServer(latency=0.2) as server:
-        first = start(out, server.base_url, "--target", "30")
+        first = start(out, server, "--target", "30")
         deadline = time.monotonic() + 60
         while (
             not (out / "dataset.jsonl").exists()
@@ -162,7 +152,7 @@ def test_a_second_writer_is_refused_while_the_first_runs(tmp_path: Path) -> None
             and first.poll() is None
         ):
             time.sleep(0.05)
-        second = start(out, server.base_url, "--resume")
+        second = start(out, server, "--resume")
         _, stderr = second.communicate(timeout=120)
         first.kill()
         first.wait()
