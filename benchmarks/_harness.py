@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 import os
 import platform
+import subprocess
+import sys
 import tempfile
 import time
 from itertools import groupby
@@ -29,7 +31,7 @@ def machine() -> str:
 
 
 def run_against(
-    server: FakeOpenAIServer, allow_budget_stop: bool = False, **overrides: Any
+    server: FakeOpenAIServer | ServerProcess, allow_budget_stop: bool = False, **overrides: Any
 ) -> tuple[float, Path]:
     """Run the CLI's code path in-process against ``server``; return wall seconds and run dir."""
     out = Path(tempfile.mkdtemp(prefix="bench-")) / "run"
@@ -47,6 +49,45 @@ def run_against(
     if code != 0 and not (allow_budget_stop and code == 1):
         raise RuntimeError(f"benchmark run ended with exit code {code} in {out}")
     return wall, out
+
+
+class ServerProcess:
+    """The fake server in its own process, as a real endpoint would be (no shared GIL)."""
+
+    def __init__(self, latency: float, cap: int) -> None:
+        self.log_path = Path(tempfile.mkdtemp(prefix="bench-log-")) / "requests.tsv"
+        self._process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "tests.doubles.openai_server",
+                "--latency",
+                str(latency),
+                "--cap",
+                str(cap),
+                "--log",
+                str(self.log_path),
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        self.base_url = self._process.stdout.readline().strip()
+
+    def __enter__(self) -> ServerProcess:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        time.sleep(0.5)  # let the server flush its last log lines
+        self._process.terminate()
+        self._process.wait(timeout=10)
+
+    @property
+    def log(self) -> list[tuple[str, float, float]]:
+        """(schema, start, end) per answered request."""
+        if not self.log_path.exists():
+            return []
+        rows = [line.split("\t") for line in self.log_path.read_text().splitlines()]
+        return [(schema, float(a), float(b)) for schema, a, b in rows]
 
 
 def waves_and_bound(

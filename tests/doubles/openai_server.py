@@ -242,3 +242,33 @@ class FakeOpenAIServer:
                     self._send(200, answer)
 
         return Handler
+
+
+def main() -> None:
+    """Serve from its own process (benchmarks: the graph's process must not share its GIL).
+
+    Prints the base URL on the first line of stdout, then serves until killed; with ``--log FILE``
+    it appends ``schema<TAB>start<TAB>end`` per answer.
+    """
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Fake OpenAI-compatible server on loopback.")
+    parser.add_argument("--latency", type=float, default=0.0)
+    parser.add_argument("--cap", type=int, default=None)
+    parser.add_argument("--log", default=None)
+    args = parser.parse_args()
+    with FakeOpenAIServer(latency=args.latency, max_concurrent=args.cap) as server:
+        print(server.base_url, flush=True)
+        written = 0
+        while True:
+            time.sleep(0.2)
+            if args.log and len(server.log) > written:
+                with server._lock:
+                    fresh = server.log[written:]
+                    written = len(server.log)
+                with open(args.log, "a", encoding="utf-8") as handle:
+                    handle.writelines(f"{s}\t{a}\t{b}\n" for s, a, b in fresh)
+
+
+if __name__ == "__main__":
+    main()
