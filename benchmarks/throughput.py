@@ -55,9 +55,9 @@ def main() -> None:
         f"{ROUND['advice_per_round']} advice x {ROUND['candidates_per_advice']} candidates per round\n"
     )
     print(
-        "| --concurrency | wall s | LLM calls | sequential waves | lower bound s | wall / bound | speed-up vs 1 |"
+        "| --concurrency | loop wall s | setup s | LLM calls | sequential waves | lower bound s | wall / bound | speed-up vs 1 |"
     )
-    print("|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|")
     serial = rows[1]["wall"]
     for row in rows:
         print(
