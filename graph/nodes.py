@@ -24,7 +24,7 @@ from agents.summarizer import summarize
 from graph.context import RunConfig
 from graph.resources import resources_for
 from graph.rundir import ADVICE, DATASET, REJECTED, ROUNDS, STATS, SUMMARIES
-from graph.state import GenerationTask, LoopState, add_counts, add_usage, total_calls
+from graph.state import GenerationTask, LoopState, add_counts, add_usage, total_calls, usage_total
 from graph.stats import build_stats
 from memory.coverage import coverage_stats
 
@@ -194,10 +194,8 @@ def critic_node(state: LoopState, runtime: Runtime[RunConfig]) -> dict[str, Any]
     res = resources_for(config)
     candidates = state.get("candidates") or []
     # After a crash inside this step, some candidates may already be in dataset.jsonl: they are
-    # kept as recorded (not judged again, not written twice) and put back into memory.
+    # kept as recorded (not judged again, not written twice); resume already put them in memory.
     recorded = [c for c in candidates if c.id in res.accepted_ids]
-    if recorded:
-        res.restore_recorded(c.id for c in recorded)
     report = review(
         [c for c in candidates if c.id not in res.accepted_ids],
         memory=res.memory,
@@ -305,14 +303,14 @@ def stop_reason(state: dict[str, Any], config: RunConfig) -> str | None:
 
 def _round_record(state: dict[str, Any]) -> dict[str, Any]:
     """Totals after a round (``rounds.jsonl``): how cost and acceptance develop over a run."""
-    usage = state.get("usage") or {}
+    usage = state.get("usage")
     return {
         "round": state.get("round", 0),
         "accepted": state.get("accepted", 0),
         "candidates_judged": state.get("candidates_seen", 0),
         "llm_calls": total_calls(state),
-        "input_tokens": sum(u.get("input_tokens", 0) for u in usage.values()),
-        "output_tokens": sum(u.get("output_tokens", 0) for u in usage.values()),
+        "input_tokens": usage_total(usage, "input_tokens"),
+        "output_tokens": usage_total(usage, "output_tokens"),
         "summary_chars": len(state.get("summary", "")),
     }
 

@@ -10,6 +10,8 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from graph.state import usage_total
+
 
 class RunProgress:
     """Follows the graph's stream of updates and shows where the run is."""
@@ -48,12 +50,8 @@ class RunProgress:
             self.round = update.get("round", self.round)
             self.advice = [p.advice.safety_issue for p in update.get("advice", [])]
         if "usage" in update:
-            self.tokens += int(
-                sum(
-                    u.get("input_tokens", 0) + u.get("output_tokens", 0)
-                    for u in update["usage"].values()
-                )
-            )
+            usage = update["usage"]
+            self.tokens += usage_total(usage, "input_tokens") + usage_total(usage, "output_tokens")
         for reason, count in (update.get("rejections") or {}).items():
             self.rejections[reason] = self.rejections.get(reason, 0) + count
         if node == "critic":

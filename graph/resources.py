@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -42,12 +41,6 @@ class Resources:
     accepted_ids: set[str] = field(default_factory=set)
     """Ids in ``dataset.jsonl``: the critic never writes one twice (crash-safe re-runs)."""
     started: float = field(default_factory=time.monotonic)
-
-    def restore_recorded(self, ids: Iterable[str]) -> None:
-        """Put items already in ``dataset.jsonl`` (by id) back into memory; upserts are idempotent."""
-        wanted = set(ids)
-        rows = [r for r in self.run_dir.read_jsonl(DATASET) if r["id"] in wanted]
-        self.memory.add_items(rows, self.memory.embed([r["prompt"] for r in rows]))
 
     def sync_memory_with_dataset(self) -> int:
         """Make memory hold exactly the dataset's items; returns how many were restored."""

@@ -70,6 +70,11 @@ class GenerationTask(TypedDict):
     branch: int
 
 
+def usage_total(usage: dict[str, dict[str, float]] | None, key: str) -> int:
+    """One usage counter (``calls``, ``input_tokens``, ``output_tokens``) summed over roles."""
+    return int(sum(counts.get(key, 0) for counts in (usage or {}).values()))
+
+
 def total_calls(state: dict[str, Any]) -> int:
     """LLM calls made so far, all roles."""
-    return sum(counts.get("calls", 0) for counts in (state.get("usage") or {}).values())
+    return usage_total(state.get("usage"), "calls")

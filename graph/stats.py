@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from agents.models import transport_faults
-from graph.state import total_calls
+from graph.state import total_calls, usage_total
 
 
 def build_stats(state: dict[str, Any], seconds: float, stop_reason: str | None) -> dict[str, Any]:
@@ -14,8 +14,8 @@ def build_stats(state: dict[str, Any], seconds: float, stop_reason: str | None) 
     seen = int(state.get("candidates_seen", 0))
     accepted = int(state.get("accepted", 0))
     rejections = dict(sorted((state.get("rejections") or {}).items(), key=lambda kv: -kv[1]))
-    tokens_in = sum(u.get("input_tokens", 0) for u in usage.values())
-    tokens_out = sum(u.get("output_tokens", 0) for u in usage.values())
+    tokens_in = usage_total(usage, "input_tokens")
+    tokens_out = usage_total(usage, "output_tokens")
     return {
         "accepted": accepted,
         "candidates_judged": seen,
