@@ -17,7 +17,7 @@ from chromadb.config import Settings
 
 from tests.doubles.openai_server import FakeOpenAIServer
 
-TARGET = 14
+TARGET = 20
 
 
 def start(out: Path, server: FakeOpenAIServer, *extra: str) -> subprocess.Popen:
@@ -98,13 +98,17 @@ def test_sigkill_at_several_moments_then_resume(tmp_path: Path, strategy: str) -
             "--concurrency",
             "2",
         )
-        killed = 0
-        for index, (schema, nth) in enumerate(moments):
+        # First kill: right after the first dataset write, before memory and checkpoint catch up.
+        # It comes first so that the run is still far from its target when it happens.
+        process = start(out, server, *common)
+        assert kill_when_dataset_grows(process, out / "dataset.jsonl"), "no dataset write seen"
+        process.wait(timeout=30)
+        check_consistent(out)
+        killed = 1
+        for schema, nth in moments:
             switch.schema, switch.nth, switch.seen = schema, nth, 0
             switch.fired.clear()
-            process = start(
-                out, server, *(("--resume", "--target", str(TARGET)) if index else common)
-            )
+            process = start(out, server, "--resume", "--target", str(TARGET))
             switch.process = process
             process.wait(timeout=120)
             assert switch.fired.is_set(), (
@@ -114,10 +118,6 @@ def test_sigkill_at_several_moments_then_resume(tmp_path: Path, strategy: str) -
             killed += 1
             check_consistent(out)
         switch.process = None
-        process = start(out, server, "--resume", "--target", str(TARGET))
-        assert kill_when_dataset_grows(process, out / "dataset.jsonl"), "no dataset write seen"
-        process.wait(timeout=30)
-        killed += 1
         process = start(out, server, "--resume", "--target", str(TARGET))
         stdout, stderr = process.communicate(timeout=120)
         assert process.returncode == 0, stderr[-2000:]
