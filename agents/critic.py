@@ -125,8 +125,8 @@ def review(
     issue_vectors = dict(zip(issues, memory.embed(issue_text), strict=True))
 
     survivors: list[tuple[Candidate, np.ndarray, float]] = []
-    for candidate, vector in zip(passed, vectors, strict=True):
-        check = memory.check_redundancy(vector)
+    checks = memory.check_redundancy_many(vectors)
+    for candidate, vector, check in zip(passed, vectors, checks, strict=True):
         batch_sim = max((float(vector @ v) for _, v, _ in survivors), default=0.0)
         similarity = max(check.similarity, batch_sim)
         if check.is_redundant or batch_sim >= memory.duplicate_threshold:

@@ -8,15 +8,14 @@ from collections.abc import Sequence
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 
-from agents.schemas import AdviceItem, GeneratedBatch, LabeledBatch
+from agents.schemas import AdviceItem, Example, GeneratedBatch, LabeledBatch
 from agents.structured import StructuredResult, invoke_structured
-from memory.store import Neighbor
 from prompts import render
 
 EXAMPLE_INSTRUCTION = "A realistic user request that raises this issue."
 
 
-def example_turns(examples: Sequence[Neighbor], *, labeled: bool) -> list[BaseMessage]:
+def example_turns(examples: Sequence[Example], *, labeled: bool) -> list[BaseMessage]:
     """In-context examples as earlier turns of the conversation: a request, then its JSON answer.
 
     Small models imitate a previous answer far better than they follow a description of one. The
@@ -39,7 +38,7 @@ def example_turns(examples: Sequence[Neighbor], *, labeled: bool) -> list[BaseMe
 def generate_for_advice(
     model: BaseChatModel,
     advice: AdviceItem,
-    examples: Sequence[Neighbor],
+    examples: Sequence[Example],
     *,
     count: int,
     attempts: int = 2,
@@ -63,7 +62,7 @@ def generate_for_advice(
 
 def generate_self_instruct(
     model: BaseChatModel,
-    examples: Sequence[Neighbor],
+    examples: Sequence[Example],
     *,
     count: int,
     attempts: int = 2,

@@ -154,9 +154,19 @@ class LabeledBatch(BaseModel):
     items: list[LabeledDraft] = Field(description="New items, each different from the examples.")
 
 
+class Example(BaseModel):
+    """A stored item shown to the generator as an in-context example."""
+
+    id: str
+    prompt: str
+    response: str
+    safety_issue: str
+
+
 class PlannedAdvice(BaseModel):
-    """Advice chosen for a round, with where it came from."""
+    """Advice chosen for a round, with where it came from and the examples its branch will see."""
 
     advice: AdviceItem
     source: Literal["advisor", "fallback", "self-instruct"]
     proposed_issue: str = ""
+    examples: list[Example] = []

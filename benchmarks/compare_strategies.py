@@ -57,7 +57,7 @@ COLUMNS = (
 )
 
 # (strategy, target, seed) -> the run's metrics
-Runner = Callable[[Strategy, int, int], dict[str, Any]]
+Runner = Callable[..., dict[str, Any]]
 
 
 def world_run(strategy: Strategy, target: int, seed: int) -> dict[str, Any]:
@@ -76,11 +76,19 @@ def world_run(strategy: Strategy, target: int, seed: int) -> dict[str, Any]:
     return metrics
 
 
-def endpoint_run(strategy: Strategy, target: int, seed: int, **model: Any) -> dict[str, Any]:
+def endpoint_run(
+    strategy: Strategy, target: int, seed: int, max_rounds: int | None = None, **model: Any
+) -> dict[str, Any]:
     """One run against a real model (an endpoint or the embedded one); its directory is kept."""
     out = Path(tempfile.mkdtemp(prefix=f"compare-{strategy}-{seed}-")) / "run"
     config = RunConfig(
-        out=out, strategy=strategy, target=target, seed=seed, embedding_provider="embedded", **model
+        out=out,
+        strategy=strategy,
+        target=target,
+        seed=seed,
+        max_rounds=max_rounds,
+        embedding_provider="embedded",
+        **model,
     )
     code = graph.run.run(config, echo=lambda _line: None)
     if code not in (EXIT_OK, EXIT_BUDGET):
@@ -144,6 +152,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     mode.add_argument("--base-url", help="an OpenAI-compatible endpoint (needs --model)")
     mode.add_argument("--embedded", action="store_true", help="the embedded SmolLM2-135M")
     parser.add_argument("--model", help="model name at --base-url")
+    parser.add_argument(
+        "--max-rounds",
+        type=int,
+        default=None,
+        help="the same round budget for every run (--embedded, --base-url); default: from target",
+    )
     args = parser.parse_args(argv)
     if args.base_url and not args.model:
         parser.error("--base-url needs --model")
@@ -159,11 +173,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.embedded:
         target, seeds = args.target or EMBEDDED_TARGET, args.seeds or [DEFAULT_SEEDS[0]]
         label = "embedded SmolLM2-135M-Instruct, all-MiniLM-L6-v2 embeddings, default thresholds"
-        runner: Runner = partial(endpoint_run, provider="embedded")
+        runner: Runner = partial(endpoint_run, provider="embedded", max_rounds=args.max_rounds)
     elif args.base_url:
         target, seeds = args.target or DEFAULT_TARGET, args.seeds or list(DEFAULT_SEEDS)
         label = f"{args.model} at {args.base_url}, all-MiniLM-L6-v2 embeddings, default thresholds"
-        runner = partial(endpoint_run, provider="openai", base_url=args.base_url, model=args.model)
+        runner = partial(
+            endpoint_run,
+            provider="openai",
+            base_url=args.base_url,
+            model=args.model,
+            max_rounds=args.max_rounds,
+        )
     else:
         target, seeds = args.target or DEFAULT_TARGET, args.seeds or list(DEFAULT_SEEDS)
         label = (
@@ -179,8 +199,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print(f"Machine: {machine()}")
     print(f"Model: {label}")
+    budget = f", at most {args.max_rounds} rounds" if args.max_rounds else ""
     print(
-        f"Target {target} accepted items per run; seeds {' '.join(map(str, seeds))}; mean ± std over seeds"
+        f"Target {target} accepted items per run{budget}; seeds {' '.join(map(str, seeds))}; mean ± std over seeds"
     )
     if not (args.embedded or args.base_url):
         print(f"World issues: {len(load_world())}")

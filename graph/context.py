@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from prompts import default_path
 
@@ -18,6 +19,9 @@ Provider = Literal["embedded", "openai", "fake"]
 DEFAULT_DUPLICATE_THRESHOLD = 0.60
 DEFAULT_RELEVANCE_THRESHOLD = 0.25
 DEFAULT_ISSUE_MERGE_THRESHOLD = 0.85
+# Chroma collection names: 3-512 characters of [a-zA-Z0-9._-], alphanumeric at both ends; the
+# namespace is a prefix of them.
+NAMESPACE_PATTERN = r"^[A-Za-z0-9]([A-Za-z0-9._-]{0,62}[A-Za-z0-9])?$"
 
 
 class RunConfig(BaseModel):
@@ -107,6 +111,15 @@ class RunConfig(BaseModel):
         le=1,
         description="Cosine similarity at or above which a proposed issue is a known one.",
     )
+    chroma_url: str | None = Field(
+        None,
+        description="A Chroma server (http://HOST:PORT) holding the memory instead of RUN_DIR/memory.",
+    )
+    memory_namespace: str | None = Field(
+        None,
+        description="With --chroma-url: runs given the same namespace share one memory on purpose "
+        "(default: a memory of this run's own).",
+    )
     llm_critic: bool = Field(
         True, description="Ask the critic model for a verdict after the cheap checks."
     )
@@ -127,8 +140,41 @@ class RunConfig(BaseModel):
         description="Seed issues: JSONL, CSV or a Hugging Face dataset folder with name (and description).",
     )
 
+    @field_validator("memory_namespace")
+    @classmethod
+    def _check_namespace(cls, name: str | None) -> str | None:
+        if name is not None and not re.match(NAMESPACE_PATTERN, name):
+            raise ValueError(
+                f"{name!r}: use 1-64 letters, digits, '.', '_' or '-', a letter or digit at both ends"
+            )
+        return name
+
+    @field_validator("chroma_url")
+    @classmethod
+    def _check_chroma_url(cls, url: str | None) -> str | None:
+        if url is None:
+            return None
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(url)
+        try:
+            parts.port  # noqa: B018 - raises on a malformed port
+        except ValueError:
+            raise ValueError(f"not a valid port in {url!r}") from None
+        if parts.username or parts.password:  # config.json must never hold a secret
+            raise ValueError("credentials do not belong in --chroma-url")
+        if (
+            parts.scheme not in ("http", "https")
+            or not parts.hostname
+            or parts.path not in ("", "/")
+        ):
+            raise ValueError(f"expected http://HOST:PORT, got {url!r}")
+        return url.rstrip("/")
+
     @model_validator(mode="after")
     def _check_provider(self) -> RunConfig:
+        if self.memory_namespace and not self.chroma_url:
+            raise ValueError("--memory-namespace needs --chroma-url")
         if self.provider == "openai" and not (
             self.base_url and (self.model or len(self.role_models) == 4)
         ):

@@ -38,6 +38,7 @@ def dispatch_generation(state: LoopState) -> list[Send]:
             {
                 "advice": planned.advice,
                 "advice_source": planned.source,
+                "examples": planned.examples,
                 "round": state["round"],
                 "branch": i,
             },

@@ -16,6 +16,7 @@ from agents.schemas import (
     AcceptedItem,
     AdviceItem,
     Candidate,
+    Example,
     PlannedAdvice,
     RejectedItem,
 )
@@ -89,10 +90,16 @@ def advisor_node(state: LoopState, runtime: Runtime[RunConfig]) -> dict[str, Any
             exclude={p.advice.safety_issue for p in planned},
         )
         planned += [PlannedAdvice(advice=a, source="fallback") for a in fill]
-    res.run_dir.append(
-        ADVICE,
-        [{"round": round_, **p.model_dump(), "advisor_error": result.error} for p in planned],
+    # Every branch's examples in one batched memory query (see Memory.diverse_examples_many).
+    queries = res.memory.embed(
+        [f"{p.advice.safety_issue}: {p.advice.instruction}" for p in planned]
     )
+    found = res.memory.diverse_examples_many(queries, config.examples_per_prompt) if planned else []
+    planned = [
+        p.model_copy(update={"examples": _examples(neighbors)})
+        for p, neighbors in zip(planned, found, strict=True)
+    ]
+    res.run_dir.append(ADVICE, [_advice_record(round_, p, result.error) for p in planned])
     return {
         "round": round_,
         "advice": planned,
@@ -102,13 +109,40 @@ def advisor_node(state: LoopState, runtime: Runtime[RunConfig]) -> dict[str, Any
 
 
 def self_instruct_node(state: LoopState, runtime: Runtime[RunConfig]) -> dict[str, Any]:
-    """The baseline's round: no advisor, just as many generator branches."""
+    """The baseline's round: no advisor, just as many generator branches on random examples."""
+    config = runtime.context
+    res = resources_for(config)
     round_ = state.get("round", 0) + 1
     planned = [
-        PlannedAdvice(advice=SELF_INSTRUCT_ADVICE, source="self-instruct")
-        for _ in range(runtime.context.advice_per_round)
+        PlannedAdvice(
+            advice=SELF_INSTRUCT_ADVICE,
+            source="self-instruct",
+            examples=_examples(
+                res.memory.random_examples(
+                    config.examples_per_prompt, random.Random(_seed(config, round_, 100 + branch))
+                )
+            ),
+        )
+        for branch in range(config.advice_per_round)
     ]
     return {"round": round_, "advice": planned}
+
+
+def _examples(neighbors: list[Any]) -> list[Example]:
+    return [
+        Example(id=n.id, prompt=n.prompt, response=n.response, safety_issue=n.safety_issue)
+        for n in neighbors
+    ]
+
+
+def _advice_record(round_: int, planned: PlannedAdvice, error: str | None) -> dict[str, Any]:
+    """An ``advice.jsonl`` line: the advice, its source, and the ids of the examples it showed."""
+    return {
+        "round": round_,
+        **planned.model_dump(exclude={"examples"}),
+        "example_ids": [e.id for e in planned.examples],
+        "advisor_error": error,
+    }
 
 
 def generator_node(task: GenerationTask, runtime: Runtime[RunConfig]) -> dict[str, Any]:
@@ -118,8 +152,8 @@ def generator_node(task: GenerationTask, runtime: Runtime[RunConfig]) -> dict[st
     advice, round_, branch = task["advice"], task["round"], task["branch"]
     seed = _seed(config, round_, 100 + branch)
     drafts: list[tuple[str, str, str]] = []
+    examples = task.get("examples") or []
     if task["advice_source"] == "self-instruct":
-        examples = res.memory.random_examples(config.examples_per_prompt, random.Random(seed))
         result = generate_self_instruct(
             res.models["generator"],
             examples,
@@ -131,8 +165,6 @@ def generator_node(task: GenerationTask, runtime: Runtime[RunConfig]) -> dict[st
             issue = label_issue(res.memory, d.prompt, d.safety_issue, config.relevance_threshold)
             drafts.append((d.prompt, d.response, issue))
     else:
-        query = res.memory.embed([f"{advice.safety_issue}: {advice.instruction}"])[0]
-        examples = res.memory.diverse_examples(query, config.examples_per_prompt)
         result = generate_for_advice(
             res.models["generator"],
             advice,

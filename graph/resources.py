@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -12,7 +14,7 @@ from langchain_core.language_models import BaseChatModel
 from agents.models import ROLES, Role, chat_model, model_name_for
 from graph.context import RunConfig
 from graph.errors import UserError
-from graph.rundir import DATASET, MEMORY, RunDirectory
+from graph.rundir import DATASET, MEMORY, MEMORY_REF, RunDirectory
 from memory.embeddings import embeddings_for
 from memory.store import Memory
 from prompts import read_records
@@ -86,12 +88,7 @@ def load_inputs(config: RunConfig) -> RunInputs:
 def build_resources(config: RunConfig, run_dir: RunDirectory) -> Resources:
     """Open memory, build models and load inputs for a run; seed the memory once."""
     inputs = load_inputs(config)
-    memory = Memory.persistent(
-        run_dir.file(MEMORY),
-        embeddings_for(config),
-        duplicate_threshold=config.duplicate_threshold,
-        issue_merge_threshold=config.issue_merge_threshold,
-    )
+    memory = open_memory(config, run_dir)
     if memory.count(source="seed") == 0:
         issues = inputs.seed_issues + [{"name": e["safety_issue"]} for e in inputs.seed_examples]
         memory.add_issues(issues, source="seed")
@@ -103,6 +100,62 @@ def build_resources(config: RunConfig, run_dir: RunDirectory) -> Resources:
     models = {role: chat_model(role, config, slots) for role in ROLES}
     accepted_ids = {row["id"] for row in run_dir.read_jsonl(DATASET)}
     return Resources(config, run_dir, memory, inputs, models, accepted_ids)
+
+
+def open_memory(config: RunConfig, run_dir: RunDirectory) -> Memory:
+    """The run's memory: ``RUN_DIR/memory``, or its collections on the ``--chroma-url`` server."""
+    thresholds = {
+        "duplicate_threshold": config.duplicate_threshold,
+        "issue_merge_threshold": config.issue_merge_threshold,
+    }
+    if not config.chroma_url:
+        return Memory.persistent(run_dir.file(MEMORY), embeddings_for(config), **thresholds)
+    ref = memory_ref(config, run_dir)
+    try:
+        return Memory.remote(
+            config.chroma_url,
+            embeddings_for(config),
+            namespace=ref["namespace"],
+            writer=ref["writer"],
+            **thresholds,
+        )
+    except ConnectionError as exc:
+        raise UserError(f"--chroma-url: {exc}") from None
+
+
+def memory_ref(config: RunConfig, run_dir: RunDirectory) -> dict[str, str]:
+    """Namespace and writer id of a run's memory on a Chroma server, fixed when the run starts.
+
+    By default every run gets collections of its own (``run-<id>-items``, ``run-<id>-issues``):
+    runs on one server never see each other's items. With ``--memory-namespace`` runs share the
+    collections on purpose; each writes its items as ``<id>/<item id>`` and its issue counts
+    under its own key, so none overwrites another's.
+    """
+    path = run_dir.file(MEMORY_REF)
+    if path.exists():
+        try:
+            saved = json.loads(path.read_text(encoding="utf-8"))
+            return {"namespace": str(saved["namespace"]), "writer": str(saved["writer"])}
+        except (OSError, ValueError, KeyError, TypeError):
+            raise UserError(f"{path} is unreadable or corrupted") from None
+    run_id = uuid.uuid4().hex[:12]
+    ref = {
+        "namespace": config.memory_namespace or f"run-{run_id}",
+        "writer": run_id if config.memory_namespace else "",
+    }
+    run_dir.write_json(MEMORY_REF, {"chroma_url": config.chroma_url, **ref})
+    return ref
+
+
+def check_memory_server(config: RunConfig) -> None:
+    """Fail with one line, before anything is written, if ``--chroma-url`` does not answer."""
+    if config.chroma_url:
+        from memory.store import chroma_http_client
+
+        try:
+            chroma_http_client(config.chroma_url)
+        except ConnectionError as exc:
+            raise UserError(f"--chroma-url: {exc}") from None
 
 
 def register(resources: Resources) -> None:

@@ -92,6 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser_add("--duplicate-threshold", "duplicate_threshold", type=float, metavar="COS")
     parser_add("--relevance-threshold", "relevance_threshold", type=float, metavar="COS")
     parser_add("--issue-merge-threshold", "issue_merge_threshold", type=float, metavar="COS")
+    parser_add("--chroma-url", "chroma_url", metavar="URL")
+    parser_add("--memory-namespace", "memory_namespace", metavar="NAME")
     parser.add_argument(
         "--no-llm-critic",
         dest="llm_critic",
@@ -120,6 +122,7 @@ RESUME_OVERRIDES = frozenset(
         "base_url",
         "embedding_base_url",
         "api_key_env",
+        "chroma_url",
     }
 )
 THREAD = {"thread_id": "run"}
@@ -187,11 +190,12 @@ def run(config: RunConfig, *, resume: bool = False, echo=print) -> int:
 
     from agents.models import check_reachable
     from graph.graph import build_graph
-    from graph.resources import build_resources, load_inputs, register
+    from graph.resources import build_resources, check_memory_server, load_inputs, register
     from graph.rundir import CHECKPOINTS, CONFIG, DATASET, REJECTED, RunDirectory
 
     load_inputs(config)  # a bad input file must fail before anything is written
     check_reachable(config)
+    check_memory_server(config)
     run_dir = RunDirectory(config.out) if resume else RunDirectory.create(config.out)
     with (
         run_dir.lock(),

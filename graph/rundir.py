@@ -23,6 +23,7 @@ ROUNDS = "rounds.jsonl"
 CONFIG = "config.json"
 STATS = "stats.json"
 MEMORY = "memory"
+MEMORY_REF = "memory.json"  # where the memory lives when it is on a Chroma server
 CHECKPOINTS = "checkpoints.sqlite"
 LOCK = ".lock"
 # Any of these means the directory already holds a run.

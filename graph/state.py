@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, TypedDict
 
-from agents.schemas import AdviceItem, Candidate, PlannedAdvice
+from agents.schemas import AdviceItem, Candidate, Example, PlannedAdvice
 
 
 def extend_or_clear(left: list[Candidate] | None, right: list[Candidate] | None) -> list[Candidate]:
@@ -66,6 +66,7 @@ class GenerationTask(TypedDict):
 
     advice: AdviceItem
     advice_source: str
+    examples: list[Example]
     round: int
     branch: int
 

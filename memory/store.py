@@ -22,6 +22,8 @@ ISSUES = "issues"
 _COSINE = {"hnsw:space": "cosine", "hnsw:M": 32, "hnsw:construction_ef": 200, "hnsw:search_ef": 200}
 # Chroma refuses larger upserts (its max batch size is 5461 here).
 UPSERT_BATCH = 4096
+# Issue metadata key holding accepted-item counts (``count:WRITER`` per run in a shared memory).
+COUNT = "count"
 
 
 @dataclass(frozen=True)
@@ -75,14 +77,27 @@ class Memory:
         duplicate_threshold: float,
         issue_merge_threshold: float,
         namespace: str = "",
+        writer: str = "",
     ) -> None:
+        """``namespace`` prefixes the collections; ``writer`` names this run in a shared memory.
+
+        With a ``writer``, the run's items are stored as ``writer/id`` and its issue counts under
+        its own metadata key, so runs sharing one memory never overwrite each other's records.
+        """
         self.embeddings = embeddings
         self.duplicate_threshold = duplicate_threshold
         self.issue_merge_threshold = issue_merge_threshold
-        self._items = client.get_or_create_collection(namespace + ITEMS, metadata=_COSINE)
-        self._issues = client.get_or_create_collection(namespace + ISSUES, metadata=_COSINE)
-        # Counting a 100K collection costs ~7 ms: the count is kept here, not asked per query.
-        self._stored = self._items.count()
+        self.writer = writer
+        prefix = f"{namespace}-" if namespace else ""
+        self._items = client.get_or_create_collection(prefix + ITEMS, metadata=_COSINE)
+        self._issues = client.get_or_create_collection(prefix + ISSUES, metadata=_COSINE)
+        self._count_key = f"{COUNT}:{writer}" if writer else COUNT
+
+    def _key(self, item_id: str) -> str:
+        return f"{self.writer}/{item_id}" if self.writer else item_id
+
+    def _own(self, key: str) -> str:
+        return key.removeprefix(f"{self.writer}/") if self.writer else key
 
     @classmethod
     def persistent(cls, path: Path, embeddings: Embeddings, **kwargs: Any) -> Memory:
@@ -94,6 +109,11 @@ class Memory:
             path=str(path), settings=Settings(anonymized_telemetry=False)
         )
         return cls(client, embeddings, **kwargs)
+
+    @classmethod
+    def remote(cls, url: str, embeddings: Embeddings, **kwargs: Any) -> Memory:
+        """Memory on a Chroma server (``HttpClient``); ``ConnectionError`` if it does not answer."""
+        return cls(chroma_http_client(url), embeddings, **kwargs)
 
     # -- embedding ---------------------------------------------------------------------------
     def embed(self, texts: Sequence[str]) -> np.ndarray:
@@ -117,10 +137,10 @@ class Memory:
                 chunk = slice(start, start + UPSERT_BATCH)
                 self.add_items(items[chunk], np.asarray(vectors)[chunk], source)
             return
-        already = set(self._items.get(ids=[item["id"] for item in items], include=[])["ids"])
-        self._stored += len({item["id"] for item in items} - already)
+        keys = [self._key(item["id"]) if source == "generated" else item["id"] for item in items]
+        already = set(self._items.get(ids=keys, include=[])["ids"])
         self._items.upsert(
-            ids=[item["id"] for item in items],
+            ids=keys,
             embeddings=np.asarray(vectors, dtype=np.float32).tolist(),
             documents=[item["prompt"] for item in items],
             metadatas=[
@@ -135,13 +155,12 @@ class Memory:
         )
         if source == "generated":
             counts: dict[str, int] = {}
-            for item in items:
-                if item["id"] in already:  # re-storing an item must not count it twice
+            for item, key in zip(items, keys, strict=True):
+                if key in already:  # re-storing an item must not count it twice
                     continue
                 name = normalize_issue(item["safety_issue"])
                 counts[name] = counts.get(name, 0) + 1
-            for name, added in counts.items():
-                self._bump_issue(name, added)
+            self._bump_issues(counts)
 
     def count(self, source: str = "generated") -> int:
         """Number of stored items of a source (``generated`` or ``seed``)."""
@@ -149,59 +168,98 @@ class Memory:
 
     def has_item(self, item_id: str) -> bool:
         """Whether an item id is stored."""
-        return bool(self._items.get(ids=[item_id], include=[])["ids"])
+        return bool(self._items.get(ids=[self._key(item_id)], include=[])["ids"])
 
     def nearest(self, vector: np.ndarray, k: int = 5) -> list[Neighbor]:
         """The ``k`` stored prompts nearest to an embedding, most similar first."""
-        total = self._stored
-        if total == 0:
+        return self.nearest_many(np.asarray(vector)[None, :], k)[0]
+
+    def nearest_many(self, vectors: np.ndarray, k: int = 5) -> list[list[Neighbor]]:
+        """``nearest`` for many embeddings in one Chroma query (one lock, one round trip)."""
+        return [[n for n, _ in found] for found in self._query(vectors, k, with_vectors=False)]
+
+    def _query(
+        self, vectors: np.ndarray, k: int, *, with_vectors: bool
+    ) -> list[list[tuple[Neighbor, np.ndarray | None]]]:
+        vectors = np.asarray(vectors, dtype=np.float32)
+        if len(vectors) == 0:
             return []
-        found = self._items.query(
-            query_embeddings=[np.asarray(vector, dtype=np.float32).tolist()],
-            n_results=min(k, total),
-            include=["documents", "metadatas", "distances"],
-        )
-        return [
-            Neighbor(
-                id=item_id,
-                prompt=doc,
-                response=str(meta.get("response", "")),
-                safety_issue=str(meta.get("safety_issue", "")),
-                source=str(meta.get("source", "")),
-                similarity=1.0 - float(dist),
+        include = ["documents", "metadatas", "distances"] + (["embeddings"] if with_vectors else [])
+        # Chroma returns fewer than k results (none when empty) without complaint: no count
+        # needed, which also keeps a memory shared with other runs correct.
+        found = self._items.query(query_embeddings=vectors.tolist(), n_results=k, include=include)
+        results = []
+        for row in range(len(vectors)):
+            stored = found["embeddings"][row] if with_vectors else [None] * len(found["ids"][row])
+            results.append(
+                [
+                    (
+                        Neighbor(
+                            id=self._own(item_id),
+                            prompt=doc,
+                            response=str(meta.get("response", "")),
+                            safety_issue=str(meta.get("safety_issue", "")),
+                            source=str(meta.get("source", "")),
+                            similarity=1.0 - float(dist),
+                        ),
+                        None if vector is None else np.asarray(vector, dtype=np.float32),
+                    )
+                    for item_id, doc, meta, dist, vector in zip(
+                        found["ids"][row],
+                        found["documents"][row],
+                        found["metadatas"][row],
+                        found["distances"][row],
+                        stored,
+                        strict=True,
+                    )
+                ]
             )
-            for item_id, doc, meta, dist in zip(
-                found["ids"][0],
-                found["documents"][0],
-                found["metadatas"][0],
-                found["distances"][0],
-                strict=True,
-            )
-        ]
+        return results
 
     def check_redundancy(self, vector: np.ndarray) -> RedundancyCheck:
         """Is this prompt a near-duplicate of a stored one (similarity >= the duplicate threshold)?"""
-        neighbors = self.nearest(vector, k=1)
-        if not neighbors:
-            return RedundancyCheck(False, 0.0, None)
-        top = neighbors[0]
-        return RedundancyCheck(top.similarity >= self.duplicate_threshold, top.similarity, top)
+        return self.check_redundancy_many(np.asarray(vector)[None, :])[0]
+
+    def check_redundancy_many(self, vectors: np.ndarray) -> list[RedundancyCheck]:
+        """``check_redundancy`` for a batch of embeddings, in one query."""
+        checks = []
+        for neighbors in self.nearest_many(vectors, k=1):
+            if not neighbors:
+                checks.append(RedundancyCheck(False, 0.0, None))
+                continue
+            top = neighbors[0]
+            checks.append(
+                RedundancyCheck(top.similarity >= self.duplicate_threshold, top.similarity, top)
+            )
+        return checks
 
     def diverse_examples(self, query: np.ndarray, k: int, pool: int = 24) -> list[Neighbor]:
         """``k`` stored items relevant to ``query`` yet unlike each other (maximal marginal relevance)."""
-        candidates = self.nearest(query, k=pool)
-        if len(candidates) <= k:
-            return candidates
-        # The stored vectors, not a re-embedding: a generator branch must not embed 24 texts.
-        stored = self._items.get(ids=[c.id for c in candidates], include=["embeddings"])
-        by_id = dict(zip(stored["ids"], stored["embeddings"], strict=True))
-        vectors = [np.asarray(by_id[c.id], dtype=np.float32) for c in candidates]
-        chosen = maximal_marginal_relevance(np.asarray(query), vectors, lambda_mult=0.5, k=k)
-        return [candidates[i] for i in chosen]
+        return self.diverse_examples_many(np.asarray(query)[None, :], k, pool)[0]
+
+    def diverse_examples_many(
+        self, queries: np.ndarray, k: int, pool: int = 24
+    ) -> list[list[Neighbor]]:
+        """``diverse_examples`` for many queries: one Chroma query returns candidates and vectors.
+
+        Run per generator branch, 16 concurrent queries queued on Chroma's lock for ~100 ms a
+        round (measured); one batched query for the whole round takes a few milliseconds.
+        """
+        chosen_lists = []
+        for query, found in zip(
+            queries, self._query(queries, pool, with_vectors=True), strict=True
+        ):
+            if len(found) <= k:
+                chosen_lists.append([n for n, _ in found])
+                continue
+            vectors = [vector for _, vector in found]
+            chosen = maximal_marginal_relevance(np.asarray(query), vectors, lambda_mult=0.5, k=k)
+            chosen_lists.append([found[i][0] for i in chosen])
+        return chosen_lists
 
     def random_examples(self, k: int, rng: random.Random) -> list[Neighbor]:
         """``k`` stored items drawn uniformly at random (the Self-Instruct baseline's examples)."""
-        total = self._stored
+        total = self._items.count()
         if total == 0:
             return []
         offsets = rng.sample(range(total), min(k, total))
@@ -211,7 +269,7 @@ class Memory:
             meta = got["metadatas"][0]
             picked.append(
                 Neighbor(
-                    id=got["ids"][0],
+                    id=self._own(got["ids"][0]),
                     prompt=got["documents"][0],
                     response=str(meta.get("response", "")),
                     safety_issue=str(meta.get("safety_issue", "")),
@@ -237,8 +295,7 @@ class Memory:
             embeddings=self.embed(names).tolist(),
             documents=names,
             metadatas=[
-                {"count": 0, "description": i.get("description", ""), "source": source}
-                for i in fresh
+                {COUNT: 0, "description": i.get("description", ""), "source": source} for i in fresh
             ],
         )
 
@@ -276,7 +333,11 @@ class Memory:
         """Accepted items per known issue (issues with none included, as 0)."""
         got = self._issues.get(include=["documents", "metadatas"])
         return {
-            doc: int(meta.get("count", 0))
+            doc: sum(
+                int(value)
+                for key, value in meta.items()
+                if key == COUNT or key.startswith(f"{COUNT}:")
+            )
             for doc, meta in zip(got["documents"], got["metadatas"], strict=True)
         }
 
@@ -288,12 +349,44 @@ class Memory:
             for doc, meta in zip(got["documents"], got["metadatas"], strict=True)
         }
 
-    def _bump_issue(self, name: str, added: int) -> None:
-        key = issue_id(name)
-        got = self._issues.get(ids=[key], include=["metadatas"])
-        if not got["ids"]:
-            self.add_issues([{"name": name}], source="advisor")
-            got = self._issues.get(ids=[key], include=["metadatas"])
-        meta = dict(got["metadatas"][0])
-        meta["count"] = int(meta.get("count", 0)) + added
-        self._issues.update(ids=[key], metadatas=[meta])
+    def _bump_issues(self, counts: dict[str, int]) -> None:
+        """Add accepted-item counts to issues (registering unknown ones): one read, one write."""
+        if not counts:
+            return
+        known = set(self._issues.get(ids=[issue_id(n) for n in counts], include=[])["ids"])
+        unknown = [{"name": n} for n in counts if issue_id(n) not in known]
+        if unknown:
+            self.add_issues(unknown, source="advisor")
+        keys = [issue_id(n) for n in counts]
+        got = self._issues.get(ids=keys, include=["metadatas"])
+        metas = dict(zip(got["ids"], got["metadatas"], strict=True))
+        # Only this run's own key is written: Chroma merges metadata keys on update, so runs
+        # sharing a memory never overwrite each other's counts.
+        self._issues.update(
+            ids=keys,
+            metadatas=[
+                {self._count_key: int(metas[issue_id(n)].get(self._count_key, 0)) + added}
+                for n, added in counts.items()
+            ],
+        )
+
+
+def chroma_http_client(url: str) -> Any:
+    """A Chroma ``HttpClient`` for ``http(s)://HOST:PORT``; ``ConnectionError`` if none answers."""
+    from urllib.parse import urlsplit
+
+    import chromadb
+    from chromadb.config import Settings
+
+    parts = urlsplit(url)
+    https = parts.scheme == "https"
+    try:
+        return chromadb.HttpClient(
+            host=parts.hostname or "",
+            port=parts.port or (443 if https else 8000),
+            ssl=https,
+            settings=Settings(anonymized_telemetry=False),
+        )
+    except Exception as exc:  # chromadb raises ValueError("Could not connect ...") and others
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ConnectionError(f"no Chroma server answers at {url}: {reason}") from None

@@ -161,6 +161,31 @@ CASES: list[tuple[str, Callable[[Path, str], list[str]], str]] = [
         lambda t, u: ["--out", str((t / "r" / "memory").mkdir(parents=True) or t / "r"), *FAKE],
         "already holds a run",
     ),
+    (
+        "chroma-url-no-scheme",
+        lambda t, u: ["--chroma-url", "localhost:8000", *FAKE],
+        "http://HOST:PORT",
+    ),
+    (
+        "chroma-url-credentials",
+        lambda t, u: ["--chroma-url", "http://user:secret@127.0.0.1:8000", *FAKE],
+        "credentials do not belong",
+    ),
+    (
+        "chroma-url-bad-port",
+        lambda t, u: ["--chroma-url", "http://127.0.0.1:99999", *FAKE],
+        "not a valid port",
+    ),
+    (
+        "namespace-without-url",
+        lambda t, u: ["--memory-namespace", "team", *FAKE],
+        "needs --chroma-url",
+    ),
+    (
+        "namespace-bad-chars",
+        lambda t, u: ["--memory-namespace", "a/b", "--chroma-url", "http://127.0.0.1:1", *FAKE],
+        "--memory-namespace",
+    ),
     ("resume-without-out", lambda t, u: ["--resume"], "--resume needs --out"),
     ("resume-no-run", lambda t, u: ["--resume", "--out", str(t)], "holds no run"),
     (

@@ -217,3 +217,43 @@ def test_nearest_issue_finds_the_closest_known_issue_without_registering(make_me
     found = memory.nearest_issue("write phishing emails that steal bank logins")
     assert found.name == "phishing emails" and not found.is_new and found.similarity > 0.3
     assert set(memory.issue_counts()) == {"phishing emails", "tax evasion"}
+
+
+def test_writers_sharing_a_namespace_keep_their_items_and_counts_apart(chroma_client, bow):
+    def writer(name):
+        return Memory(
+            chroma_client,
+            bow,
+            duplicate_threshold=0.9,
+            issue_merge_threshold=0.8,
+            namespace="shared",
+            writer=name,
+        )
+
+    first, second = writer("run-a"), writer("run-b")
+    # Both runs number their items alike: in one collection, neither may overwrite the other.
+    first.add_items(_items(PROMPTS[:2], "wifi hacking"), first.embed(PROMPTS[:2]))
+    second.add_items(_items(PROMPTS[2:5], "wifi hacking"), second.embed(PROMPTS[2:5]))
+    assert first.count() == second.count() == 5
+    assert first.has_item("i0") and second.has_item("i0")
+    assert first.issue_counts()["wifi hacking"] == 5  # each wrote its own key; the sum is shared
+    # Re-storing after a crash counts nothing twice.
+    first.add_items(_items(PROMPTS[:2], "wifi hacking"), first.embed(PROMPTS[:2]))
+    assert second.issue_counts()["wifi hacking"] == 5
+    # A run sees its own items under their plain ids, the other run's under writer/id.
+    own = first.nearest(first.embed([PROMPTS[0]])[0], k=1)[0]
+    other = first.nearest(first.embed([PROMPTS[3]])[0], k=1)[0]
+    assert (own.id, other.id) == ("i0", "run-b/i1")
+    assert first.check_redundancy(first.embed([PROMPTS[4]])[0]).is_redundant
+
+
+def test_batched_queries_match_single_ones(memory):
+    _fill(memory)
+    queries = memory.embed(["wifi password", "banana bread", "forge a note"])
+    batched = memory.nearest_many(queries, k=3)
+    assert batched == [memory.nearest(q, k=3) for q in queries]
+    assert memory.check_redundancy_many(queries) == [memory.check_redundancy(q) for q in queries]
+    assert memory.diverse_examples_many(queries, k=2) == [
+        memory.diverse_examples(q, k=2) for q in queries
+    ]
+    assert memory.nearest_many(queries[:0]) == []
