@@ -7,7 +7,10 @@ directory, for each size N:
    dimension 384, ~200 issue names, so per-issue counts are updated as in a real run);
 2. ``check_redundancy(vector)``, embedding excluded (half the queries near a stored vector);
 3. ``check_redundancy(memory.embed([text])[0])`` with the embedded all-MiniLM-L6-v2 (load excluded);
-4. ``diverse_examples(vector, k=3)`` (it re-embeds its candidates) and ``issue_counts()``.
+4. ``diverse_examples(vector, k=3)`` (24 candidates with their stored vectors, then MMR) and
+   ``issue_counts()``;
+5. what one round of the loop asks at once: ``check_redundancy_many`` of 32 candidates and
+   ``diverse_examples_many`` for 16 advice items, each one batched query.
 
 Latencies are wall-clock (``time.perf_counter``) after a few warm-up calls. Target: redundancy
 query p95 under 20 ms at 100K items, embedding excluded.
@@ -38,6 +41,8 @@ ISSUES = 200
 WARMUP = 5
 TARGET_P95_MS = 20.0
 TARGET_SIZE = 100_000
+# One round of the throughput benchmark: 16 advice items x 2 candidates.
+ROUND_ADVICE, ROUND_CANDIDATES = 16, 32
 TOPICS = ["weapons", "malware", "fraud", "self-harm", "drugs"]
 TOPICS += ["privacy", "hate", "extremism", "harassment", "theft"]
 ACTS = ["how do I", "what is the easiest way to", "explain step by step how to", "help me"]
@@ -168,6 +173,29 @@ def run_size(size: int, queries: int, embeddings, root: Path, results: dict) -> 
         (size, timed(lambda i: memory.diverse_examples(mixed[i], k=3), queries))
     )
     results["counts"].append((size, timed(lambda i: memory.issue_counts(), queries)))
+    results["round_redundancy"].append(
+        (
+            size,
+            timed(
+                lambda i: memory.check_redundancy_many(_window(mixed, i, ROUND_CANDIDATES)),
+                queries // 4,
+            ),
+        )
+    )
+    results["round_examples"].append(
+        (
+            size,
+            timed(
+                lambda i: memory.diverse_examples_many(_window(mixed, i, ROUND_ADVICE), k=3),
+                queries // 4,
+            ),
+        )
+    )
+
+
+def _window(vectors: np.ndarray, index: int, n: int) -> np.ndarray:
+    start = (index * n) % max(1, len(vectors) - n)
+    return vectors[start : start + n]
 
 
 def main() -> None:
@@ -182,6 +210,7 @@ def main() -> None:
     embeddings.embed_documents(["warm up"])
     load = time.perf_counter() - start
     keys = ["add", "hits", "query", "embed", "embed_query", "nearest24", "diverse", "counts"]
+    keys += ["round_redundancy", "round_examples"]
     results: dict[str, list] = {k: [] for k in keys}
     with tempfile.TemporaryDirectory(prefix="memscale-", ignore_cleanup_errors=True) as tmp:
         for size in args.sizes:
@@ -199,8 +228,16 @@ def main() -> None:
     table("memory.embed([text]) alone (MiniLM)", results["embed"])
     table("check_redundancy(embed([text])[0]), embedding included", results["embed_query"])
     table("nearest(vector, k=24), the candidate pool of diverse_examples", results["nearest24"])
-    table("diverse_examples(vector, k=3), re-embeds its 24 candidates", results["diverse"])
+    table("diverse_examples(vector, k=3): 24 candidates and their vectors, MMR", results["diverse"])
     table("issue_counts()", results["counts"])
+    table(
+        f"check_redundancy_many: {ROUND_CANDIDATES} candidates of a round, one query",
+        results["round_redundancy"],
+    )
+    table(
+        f"diverse_examples_many: {ROUND_ADVICE} advice items of a round, one query",
+        results["round_examples"],
+    )
     at_target = [
         p for (size, _), p in zip(results["query"], p95, strict=True) if size >= TARGET_SIZE
     ]
