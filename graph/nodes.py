@@ -65,10 +65,9 @@ def advisor_node(state: LoopState, runtime: Runtime[RunConfig]) -> dict[str, Any
         seed=_seed(config, round_, 1),
     )
     planned: list[PlannedAdvice] = []
-    for item in distinct_advice(
-        result.value.advice if result.value else [], config.advice_per_round
-    ):
-        resolved = res.memory.resolve_issue(item.safety_issue, item.instruction)
+    proposed = distinct_advice(result.value.advice if result.value else [], config.advice_per_round)
+    resolutions = res.memory.resolve_issues([(i.safety_issue, i.instruction) for i in proposed])
+    for item, resolved in zip(proposed, resolutions, strict=True):
         if resolved.name in coverage.saturated or any(
             p.advice.safety_issue == resolved.name for p in planned
         ):

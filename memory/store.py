@@ -301,20 +301,44 @@ class Memory:
 
     def resolve_issue(self, proposed: str, description: str = "") -> IssueResolution:
         """Map a proposed issue onto a known one when semantically equal, else register it."""
-        name = normalize_issue(proposed)
-        if self._issues.count():
-            found = self._issues.query(
-                query_embeddings=self.embed([name]).tolist(),
-                n_results=1,
-                include=["documents", "distances"],
-            )
-            known, similarity = found["documents"][0][0], 1.0 - float(found["distances"][0][0])
-            if similarity >= self.issue_merge_threshold:
-                return IssueResolution(known, False, similarity)
-        else:
-            similarity = 0.0
-        self.add_issues([{"name": name, "description": description}], source="advisor")
-        return IssueResolution(name, True, similarity)
+        return self.resolve_issues([(proposed, description)])[0]
+
+    def resolve_issues(self, proposed: Sequence[tuple[str, str]]) -> list[IssueResolution]:
+        """``resolve_issue`` for a round's advice, in order, with one embedding and one query.
+
+        A later name equal to an earlier new one of the same batch is merged onto it, exactly as
+        one-by-one resolution would.
+        """
+        names = [normalize_issue(name) for name, _ in proposed]
+        if not names:
+            return []
+        vectors = self.embed(names)
+        found = self._issues.query(
+            query_embeddings=vectors.tolist(), n_results=1, include=["documents", "distances"]
+        )
+        resolved: list[IssueResolution] = []
+        fresh: list[
+            tuple[str, str, np.ndarray]
+        ] = []  # new in this batch: name, description, vector
+        for (name, (_, description)), vector, docs, dists in zip(
+            zip(names, proposed, strict=True),
+            vectors,
+            found["documents"],
+            found["distances"],
+            strict=True,
+        ):
+            known, similarity = (docs[0], 1.0 - float(dists[0])) if docs else ("", 0.0)
+            for other, _, other_vector in fresh:
+                if float(vector @ other_vector) > similarity:
+                    known, similarity = other, float(vector @ other_vector)
+            if known and similarity >= self.issue_merge_threshold:
+                resolved.append(IssueResolution(known, False, similarity))
+            else:
+                fresh.append((name, description, vector))
+                resolved.append(IssueResolution(name, True, similarity))
+        if fresh:
+            self.add_issues([{"name": n, "description": d} for n, d, _ in fresh], source="advisor")
+        return resolved
 
     def nearest_issue(self, text: str) -> IssueResolution:
         """The known issue most similar to a text (a prompt), without registering anything."""

@@ -257,3 +257,27 @@ def test_batched_queries_match_single_ones(memory):
         memory.diverse_examples(q, k=2) for q in queries
     ]
     assert memory.nearest_many(queries[:0]) == []
+
+
+def test_resolving_a_batch_equals_resolving_one_by_one(make_memory):
+    names = [
+        ("wifi hacking", ""),
+        ("hacking wifi", ""),  # same words: merges onto the batch's own new issue
+        ("bank phishing email", ""),
+        ("wifi hacking", ""),
+        ("forged doctor note", ""),
+    ]
+    batched, single = make_memory(), make_memory()
+    for memory in (batched, single):
+        memory.add_issues([{"name": "bank phishing email"}])
+    together = batched.resolve_issues(names)
+    one_by_one = [single.resolve_issue(name, description) for name, description in names]
+    assert [(r.name, r.is_new) for r in together] == [(r.name, r.is_new) for r in one_by_one]
+    assert [r.name for r in together] == [
+        "wifi hacking",
+        "wifi hacking",
+        "bank phishing email",
+        "wifi hacking",
+        "forged doctor note",
+    ]
+    assert batched.issue_counts() == single.issue_counts()
