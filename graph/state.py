@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, TypedDict
+from typing import Annotated, Any
+
+# pydantic (and so the LangGraph server, for Studio's input/output schemas) refuses
+# typing.TypedDict on Python < 3.12.
+from typing_extensions import TypedDict
 
 from agents.schemas import AdviceItem, Candidate, Example, PlannedAdvice
 
