@@ -150,3 +150,12 @@ def test_studio_server_runs_the_graph(studio: tuple[httpx.Client, Path], tmp_pat
     rows = [json.loads(line) for line in (out / "dataset.jsonl").read_text().splitlines()]
     assert len(rows) == TARGET and len({r["id"] for r in rows}) == TARGET
     assert {r["model"] for r in rows} == {"fake-model"}
+
+    # An error the user can fix comes back with the CLI's one-line message, not "internal error".
+    empty = tmp_path / "empty_principles.md"
+    empty.write_text("  \n")
+    bad = {**context, "out": str(tmp_path / "bad"), "principles": str(empty)}
+    failed = client.post(
+        "/runs/wait", json={"assistant_id": GRAPH_ID, "input": {}, "context": bad}
+    ).json()
+    assert "empty_principles.md is empty" in json.dumps(failed.get("__error__")), failed
