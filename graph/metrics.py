@@ -203,6 +203,8 @@ def load_run(run_dir: Path | str) -> dict[str, Any]:
     if not path.is_dir():
         raise UserError(f"run directory not found: {path}")
     if not (path / DATASET).is_file():
+        if (path / CONFIG).is_file():
+            raise UserError(f"{path}: the run has accepted no item yet, nothing to measure")
         raise UserError(f"{path} has no {DATASET}; is it a run directory?")
     items = _json_objects(path / DATASET, lines=True)
     if not items:
