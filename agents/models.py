@@ -117,7 +117,7 @@ def chat_model(
         from agents.fake_model import ScriptedDataModel
 
         return ScriptedDataModel(seed=config.seed)
-    from langchain_openai import ChatOpenAI
+    from agents.openai_chat import VerbatimFormatChatOpenAI
 
     if config.provider == "embedded":
         base_url, api_key = embedded.serve(), "embedded"
@@ -130,7 +130,7 @@ def chat_model(
     limiter = None
     if config.rpm:
         limiter = InMemoryRateLimiter(requests_per_second=config.rpm / 60, max_bucket_size=1)
-    return ChatOpenAI(
+    return VerbatimFormatChatOpenAI(
         base_url=base_url,
         api_key=api_key,
         model=model_name_for(role, config),

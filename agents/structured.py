@@ -170,15 +170,6 @@ def invoke_structured(
             raise UserError(f"the model server refused the API key ({exc.status_code})") from None
         except openai.NotFoundError as exc:
             raise UserError(f"the model server does not know this model or path: {exc}") from None
-        except openai.LengthFinishReasonError as exc:
-            usage.fail("cut_off", time.monotonic() - started)
-            spent = exc.completion.usage
-            if spent is not None:
-                usage.input_tokens += spent.prompt_tokens or 0
-                usage.output_tokens += spent.completion_tokens or 0
-            error = "answer cut off at the token limit"
-            _record_transport(True)
-            continue
         except (openai.APIConnectionError, openai.APITimeoutError, openai.APIStatusError) as exc:
             usage.fail("transport", time.monotonic() - started)
             error = f"{type(exc).__name__}: {str(exc)[:120]}"
@@ -187,6 +178,10 @@ def invoke_structured(
         _record_transport(True)
         usage.add(message)
         usage.seconds += time.monotonic() - started
+        if (getattr(message, "response_metadata", None) or {}).get("finish_reason") == "length":
+            error = "answer cut off at the token limit"
+            usage.failures["cut_off"] = usage.failures.get("cut_off", 0) + 1
+            continue
         try:
             return StructuredResult(parse_json_answer(_text_of(message), schema), None, usage)
         except ValueError as exc:

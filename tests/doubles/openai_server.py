@@ -110,6 +110,11 @@ class FakeOpenAIServer:
                 messages, response_format=body.get("response_format"), seed=body.get("seed")
             )
         usage = reply.usage_metadata or {}
+        content, finish = reply.content, "stop"
+        limit = body.get("max_completion_tokens") or body.get("max_tokens")
+        if limit and usage.get("output_tokens", 0) > limit:  # as a real server: cut off
+            content, finish = content[: 4 * limit], "length"
+            usage = {**usage, "output_tokens": limit}
         return {
             "id": f"chatcmpl-{self.requests}",
             "object": "chat.completion",
@@ -118,8 +123,8 @@ class FakeOpenAIServer:
             "choices": [
                 {
                     "index": 0,
-                    "finish_reason": "stop",
-                    "message": {"role": "assistant", "content": reply.content},
+                    "finish_reason": finish,
+                    "message": {"role": "assistant", "content": content},
                 }
             ],
             "usage": {

@@ -170,7 +170,7 @@ def _assert_one_error_line(capsys, expected: str) -> None:
     ("setup", "expected"),
     [
         (lambda run: run.parent / "missing", "run directory not found"),
-        (lambda run: (run / "dataset.jsonl").unlink(), "has no dataset.jsonl"),
+        (lambda run: (run / "dataset.jsonl").unlink(), "the run has accepted no item yet"),
         (lambda run: (run / "dataset.jsonl").write_text("\n"), "is empty"),
         (lambda run: (run / "dataset.jsonl").write_text("{oops\n"), "not a JSON object"),
         (lambda run: (run / "dataset.jsonl").write_text('{"prompt": 1}\n'), "lacks a prompt"),
