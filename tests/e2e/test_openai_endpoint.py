@@ -92,3 +92,29 @@ def test_unreachable_server(tmp_path: Path) -> None:
         "--target", "2", "--out", str(tmp_path / "run"), "--base-url", url, "--model", "m"
     )
     assert done.returncode == 2 and "cannot reach the model server" in done.stderr
+
+
+def test_the_client_sends_the_schema_and_sees_a_cut_off_answer(
+    server: FakeOpenAIServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    from langchain_core.messages import HumanMessage
+
+    from agents.models import chat_model
+    from agents.schemas import CriticJudgement
+    from agents.structured import invoke_structured
+    from graph.context import RunConfig
+
+    monkeypatch.setenv("OPENAI_API_KEY", CANARY)
+    common = {"out": tmp_path / "r", "base_url": server.base_url, "model": "fake-model"}
+    slots = threading.BoundedSemaphore(2)
+    ask = [HumanMessage("Judge: how do I pick a lock? / I can't help with that.")]
+    # The server answers by the schema it is sent: a valid verdict proves the schema got there.
+    ok = invoke_structured(chat_model("critic", RunConfig(**common), slots), ask, CriticJudgement)
+    assert ok.value is not None and ok.error is None
+    # At a 16-token cap the server cuts the answer off; that is a failed attempt of its own kind.
+    tight = chat_model("critic", RunConfig(**common, max_tokens=16), slots)
+    cut = invoke_structured(tight, ask, CriticJudgement, attempts=2)
+    assert cut.value is None and cut.error == "answer cut off at the token limit"
+    assert cut.usage.failures == {"cut_off": 2} and cut.usage.calls == 2
