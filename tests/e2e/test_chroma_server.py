@@ -63,13 +63,16 @@ def connect(port: int) -> chromadb.api.ClientAPI:
     )
 
 
+ENV = {**os.environ, "OPENAI_API_KEY": "k"}
+
+
+def command(out: Path, server: FakeOpenAIServer, url: str, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "graph.run", *server.cli_args(out), "--chroma-url", url, *extra]
+
+
 def run(out: Path, server: FakeOpenAIServer, url: str, *extra: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "graph.run", *server.cli_args(out), "--chroma-url", url, *extra],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "OPENAI_API_KEY": "k"},
+        command(out, server, url, *extra), capture_output=True, text=True, timeout=300, env=ENV
     )
 
 
@@ -88,20 +91,11 @@ def test_each_run_gets_its_own_collections_by_default(tmp_path: Path, chroma_url
         # Two runs at once on one server, same seed: they must not see each other's items.
         processes = [
             subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "graph.run",
-                    *server.cli_args(tmp_path / name),
-                    "--chroma-url",
-                    chroma_url,
-                    "--target",
-                    str(TARGET),
-                ],
+                command(tmp_path / name, server, chroma_url, "--target", str(TARGET)),
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 text=True,
-                env={**os.environ, "OPENAI_API_KEY": "k"},
+                env=ENV,
             )
             for name in ("a", "b")
         ]
