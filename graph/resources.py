@@ -85,6 +85,20 @@ def load_inputs(config: RunConfig) -> RunInputs:
     return RunInputs(principles, examples, issues)
 
 
+def requests_in_flight(config: RunConfig) -> int:
+    """Requests on the wire at once, all roles together: ``--concurrency``.
+
+    The embedded server decodes on ``DEFAULT_SLOTS`` slots and queues the rest; a queued request's
+    timeout would run while it waits (measured: under CPU contention, waits past the 120 s timeout
+    and retries). So the embedded model gets no more requests than it has slots.
+    """
+    if config.provider == "embedded":
+        from agents.embedded import DEFAULT_SLOTS
+
+        return min(config.concurrency, DEFAULT_SLOTS)
+    return config.concurrency
+
+
 def build_resources(config: RunConfig, run_dir: RunDirectory) -> Resources:
     """Open memory, build models and load inputs for a run; seed the memory once."""
     inputs = load_inputs(config)
@@ -96,7 +110,7 @@ def build_resources(config: RunConfig, run_dir: RunDirectory) -> Resources:
             {**e, "id": f"seed-{i:04d}", "round": 0} for i, e in enumerate(inputs.seed_examples)
         ]
         memory.add_items(seeds, memory.embed([s["prompt"] for s in seeds]), source="seed")
-    slots = threading.BoundedSemaphore(config.concurrency)  # --concurrency, all roles together
+    slots = threading.BoundedSemaphore(requests_in_flight(config))
     models = {role: chat_model(role, config, slots) for role in ROLES}
     accepted_ids = {row["id"] for row in run_dir.read_jsonl(DATASET)}
     return Resources(config, run_dir, memory, inputs, models, accepted_ids)

@@ -198,3 +198,13 @@ def test_run_directory_appends_whole_lines_and_writes_json_atomically(tmp_path):
     run_dir.write_json("stats.json", {"n": 2})
     assert json.loads(run_dir.file("stats.json").read_text()) == {"n": 2}
     assert sorted(p.name for p in run_dir.path.iterdir()) == ["stats.json", "x.jsonl"]
+
+
+def test_the_embedded_model_gets_no_more_requests_than_it_has_slots() -> None:
+    from agents.embedded import DEFAULT_SLOTS
+    from graph.context import RunConfig
+    from graph.resources import requests_in_flight
+
+    assert requests_in_flight(RunConfig(concurrency=8)) == min(8, DEFAULT_SLOTS)
+    remote = RunConfig(concurrency=8, provider="fake")
+    assert requests_in_flight(remote) == 8
