@@ -287,7 +287,10 @@ class Memory:
         for issue in issues:  # the first mention of a name wins (it carries the description)
             unique.setdefault(normalize_issue(issue["name"]), issue)
         unique.pop("", None)
-        fresh = [i for n, i in unique.items() if not self._issues.get(ids=[issue_id(n)])["ids"]]
+        if not unique:
+            return
+        known = set(self._issues.get(ids=[issue_id(n) for n in unique], include=[])["ids"])
+        fresh = [i for n, i in unique.items() if issue_id(n) not in known]
         if not fresh:
             return
         names = [normalize_issue(i["name"]) for i in fresh]
@@ -321,12 +324,9 @@ class Memory:
         fresh: list[
             tuple[str, str, np.ndarray]
         ] = []  # new in this batch: name, description, vector
-        for (name, (_, description)), vector, docs, dists in zip(
-            zip(names, proposed, strict=True),
-            vectors,
-            found["documents"],
-            found["distances"],
-            strict=True,
+        descriptions = [description for _, description in proposed]
+        for name, description, vector, docs, dists in zip(
+            names, descriptions, vectors, found["documents"], found["distances"], strict=True
         ):
             known, similarity = (docs[0], 1.0 - float(dists[0])) if docs else ("", 0.0)
             for other, _, other_vector in fresh:
@@ -378,20 +378,19 @@ class Memory:
         """Add accepted-item counts to issues (registering unknown ones): one read, one write."""
         if not counts:
             return
-        known = set(self._issues.get(ids=[issue_id(n) for n in counts], include=[])["ids"])
-        unknown = [{"name": n} for n in counts if issue_id(n) not in known]
-        if unknown:
-            self.add_issues(unknown, source="advisor")
         keys = [issue_id(n) for n in counts]
         got = self._issues.get(ids=keys, include=["metadatas"])
         metas = dict(zip(got["ids"], got["metadatas"], strict=True))
+        unknown = [{"name": n} for n in counts if issue_id(n) not in metas]
+        if unknown:
+            self.add_issues(unknown, source="advisor")
         # Only this run's own key is written: Chroma merges metadata keys on update, so runs
         # sharing a memory never overwrite each other's counts.
         self._issues.update(
             ids=keys,
             metadatas=[
-                {self._count_key: int(metas[issue_id(n)].get(self._count_key, 0)) + added}
-                for n, added in counts.items()
+                {self._count_key: int(metas.get(key, {}).get(self._count_key, 0)) + added}
+                for key, added in zip(keys, counts.values(), strict=True)
             ],
         )
 
