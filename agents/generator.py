@@ -3,13 +3,24 @@
 from __future__ import annotations
 
 import json
+import random
 from collections.abc import Sequence
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 
-from agents.schemas import AdviceItem, Example, GeneratedBatch, LabeledBatch
+from agents.issue_names import normalize_issue_name
+from agents.schemas import (
+    AdviceItem,
+    Candidate,
+    Example,
+    GeneratedBatch,
+    LabeledBatch,
+    PlannedAdvice,
+)
 from agents.structured import StructuredResult, invoke_structured
+from agents.telemetry import CallTelemetry
+from memory.store import Memory, Neighbor
 from prompts import render
 
 EXAMPLE_INSTRUCTION = "A realistic user request that raises this issue."
@@ -43,6 +54,7 @@ def generate_for_advice(
     count: int,
     attempts: int = 2,
     seed: int | None = None,
+    telemetry: CallTelemetry | None = None,
 ) -> StructuredResult[GeneratedBatch]:
     """Write ``count`` candidates for an advised safety issue, shown diverse examples from memory."""
     messages = [
@@ -57,7 +69,9 @@ def generate_for_advice(
             )
         ),
     ]
-    return invoke_structured(model, messages, GeneratedBatch, attempts=attempts, seed=seed)
+    return invoke_structured(
+        model, messages, GeneratedBatch, attempts=attempts, seed=seed, telemetry=telemetry
+    )
 
 
 def generate_self_instruct(
@@ -67,6 +81,7 @@ def generate_self_instruct(
     count: int,
     attempts: int = 2,
     seed: int | None = None,
+    telemetry: CallTelemetry | None = None,
 ) -> StructuredResult[LabeledBatch]:
     """The baseline: continue random examples with no advice; the model names each item's issue."""
     messages = [
@@ -74,4 +89,106 @@ def generate_self_instruct(
         *example_turns(examples, labeled=True),
         HumanMessage(render("self_instruct_user", count=count)),
     ]
-    return invoke_structured(model, messages, LabeledBatch, attempts=attempts, seed=seed)
+    return invoke_structured(
+        model, messages, LabeledBatch, attempts=attempts, seed=seed, telemetry=telemetry
+    )
+
+
+def draft_candidates(
+    model: BaseChatModel,
+    memory: Memory,
+    planned: PlannedAdvice,
+    *,
+    round_: int,
+    branch: int,
+    count: int,
+    relevance_threshold: float,
+    attempts: int = 2,
+    seed: int | None = None,
+    telemetry: CallTelemetry | None = None,
+) -> StructuredResult[list[Candidate]]:
+    """Write one branch's candidates: for its advice, or (baseline) on its random examples.
+
+    ``value`` is ``None`` when the model's answer was unusable, ``[]`` when it held no item.
+    """
+    drafts: list[tuple[str, str, str]] = []
+    if planned.source == "self-instruct":
+        labeled = generate_self_instruct(
+            model, planned.examples, count=count, attempts=attempts, seed=seed, telemetry=telemetry
+        )
+        usage, error, parsed = labeled.usage, labeled.error, labeled.value is not None
+        for d in labeled.value.items if labeled.value else []:
+            issue = label_issue(memory, d.prompt, d.safety_issue, relevance_threshold)
+            drafts.append((d.prompt, d.response, issue))
+    else:
+        advised = generate_for_advice(
+            model,
+            planned.advice,
+            planned.examples,
+            count=count,
+            attempts=attempts,
+            seed=seed,
+            telemetry=telemetry,
+        )
+        usage, error, parsed = advised.usage, advised.error, advised.value is not None
+        for item in advised.value.items if advised.value else []:
+            drafts.append((item.prompt, item.response, planned.advice.safety_issue))
+    if not parsed:
+        return StructuredResult(None, error, usage)
+    candidates = [
+        Candidate(
+            id=f"r{round_:05d}-b{branch:02d}-c{index:02d}",
+            prompt=prompt.strip(),
+            response=response.strip(),
+            safety_issue=issue,
+            advice=planned.advice.instruction,
+            round=round_,
+            advice_source=planned.source,
+        )
+        for index, (prompt, response, issue) in enumerate(drafts[:count])
+    ]
+    return StructuredResult(candidates, error, usage)
+
+
+def label_issue(memory: Memory, prompt: str, label: str, relevance_threshold: float) -> str:
+    """The Self-Instruct baseline's issue for a prompt: the model's own label when it fits.
+
+    A small model's label is often a sentence, or a word that does not describe its prompt; then
+    the nearest known issue labels the prompt instead (nothing is registered), so the baseline
+    is judged on its prompts, not on its labelling.
+    """
+    nearest = memory.nearest_issue(prompt)
+    name = normalize_issue_name(label)
+    if name:
+        prompt_vector, label_vector = memory.embed([prompt, name])
+        if float(prompt_vector @ label_vector) >= relevance_threshold or not nearest.name:
+            return memory.resolve_issue(name).name
+    return nearest.name or label
+
+
+SELF_INSTRUCT_ADVICE = AdviceItem(
+    safety_issue="model's own choice",
+    instruction="Write new items in the style of the examples, on any safety issue.",
+)
+
+
+def self_instruct_plan(
+    memory: Memory, *, branches: int, examples_per_prompt: int, rngs: Sequence[random.Random]
+) -> list[PlannedAdvice]:
+    """The baseline's round: no advice, one branch per random draw of in-context examples."""
+    return [
+        PlannedAdvice(
+            advice=SELF_INSTRUCT_ADVICE,
+            source="self-instruct",
+            examples=examples_from(memory.random_examples(examples_per_prompt, rng)),
+        )
+        for rng in rngs[:branches]
+    ]
+
+
+def examples_from(neighbors: Sequence[Neighbor]) -> list[Example]:
+    """Stored items (memory neighbours) as in-context examples."""
+    return [
+        Example(id=n.id, prompt=n.prompt, response=n.response, safety_issue=n.safety_issue)
+        for n in neighbors
+    ]

@@ -4,21 +4,51 @@ from __future__ import annotations
 
 import os
 import threading
-from collections import Counter
-from typing import TYPE_CHECKING, Literal
+from collections.abc import Mapping
+from typing import Literal, Protocol
 
 import httpx
 from langchain_core.language_models import BaseChatModel
 from langchain_core.rate_limiters import InMemoryRateLimiter
+from pydantic import SecretStr
 
 from agents import embedded
-from graph.errors import UserError
-
-if TYPE_CHECKING:
-    from graph.context import RunConfig
+from agents.errors import UserError
+from agents.telemetry import CallTelemetry
 
 Role = Literal["advisor", "generator", "critic", "summarizer"]
 ROLES: tuple[Role, ...] = ("advisor", "generator", "critic", "summarizer")
+
+
+class ModelSettings(Protocol):
+    """What the model factory reads of a run's configuration (``graph.context.RunConfig``)."""
+
+    @property
+    def provider(self) -> str: ...
+    @property
+    def base_url(self) -> str | None: ...
+    @property
+    def model(self) -> str | None: ...
+    @property
+    def role_models(self) -> Mapping[Role, str]: ...
+    @property
+    def api_key_env(self) -> str: ...
+    @property
+    def request_timeout(self) -> float: ...
+    @property
+    def max_retries(self) -> int: ...
+    @property
+    def max_tokens(self) -> int: ...
+    @property
+    def rpm(self) -> int | None: ...
+    @property
+    def advice_per_round(self) -> int: ...
+    @property
+    def candidates_per_advice(self) -> int: ...
+    @property
+    def summary_max_chars(self) -> int: ...
+
+
 # Sampling temperature per role: the generator should vary, the judge should not.
 ROLE_TEMPERATURE: dict[Role, float] = {
     "advisor": 0.7,
@@ -33,12 +63,15 @@ class CountingTransport(httpx.HTTPTransport):
 
     ``slots`` (shared by all roles of a run) is ``--concurrency``. The OpenAI client retries
     429/5xx/timeouts/dropped connections on its own; this is where those faults become visible,
-    for ``stats.json``.
+    counted in the run's ``telemetry`` for ``stats.json``.
     """
 
-    def __init__(self, slots: threading.Semaphore | None = None) -> None:
+    def __init__(
+        self, slots: threading.Semaphore | None = None, telemetry: CallTelemetry | None = None
+    ) -> None:
         super().__init__()
         self._slots = slots
+        self._telemetry = telemetry or CallTelemetry()
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         if self._slots is None:
@@ -50,33 +83,17 @@ class CountingTransport(httpx.HTTPTransport):
         try:
             response = super().handle_request(request)
         except httpx.TimeoutException:
-            count_fault("timeout")
+            self._telemetry.count_fault("timeout")
             raise
         except httpx.TransportError:
-            count_fault("connection_error")
+            self._telemetry.count_fault("connection_error")
             raise
         if response.status_code >= 400:
-            count_fault(f"http_{response.status_code}")
+            self._telemetry.count_fault(f"http_{response.status_code}")
         return response
 
 
-_faults_lock = threading.Lock()
-TRANSPORT_FAULTS: Counter[str] = Counter()
-
-
-def count_fault(kind: str) -> None:
-    """Count one transport fault (process-wide)."""
-    with _faults_lock:
-        TRANSPORT_FAULTS[kind] += 1
-
-
-def transport_faults() -> dict[str, int]:
-    """Transport faults seen by this process so far, by kind."""
-    with _faults_lock:
-        return dict(TRANSPORT_FAULTS)
-
-
-def max_tokens_for(role: Role, config: RunConfig) -> int:
+def max_tokens_for(role: Role, config: ModelSettings) -> int:
     """Token cap per answer, sized from what the role's schema allows (JSON overhead included)."""
     from agents.schemas import (
         INSTRUCTION_MAX_CHARS,
@@ -99,33 +116,35 @@ def max_tokens_for(role: Role, config: RunConfig) -> int:
     return min(config.max_tokens, int(per_item * TOKENS_PER_CHAR) + 48)
 
 
-def model_name_for(role: Role, config: RunConfig) -> str:
+def model_name_for(role: Role, config: ModelSettings) -> str:
     """The model name a role uses: its own override, else the run's model."""
     override = config.role_models.get(role)
     if override:
         return override
     if config.provider == "embedded":
         return embedded.EMBEDDED_MODEL_NAME
-    return config.model or "fake"
+    return config.model or "unnamed"
 
 
 def chat_model(
-    role: Role, config: RunConfig, slots: threading.Semaphore | None = None
+    role: Role,
+    config: ModelSettings,
+    slots: threading.Semaphore | None = None,
+    telemetry: CallTelemetry | None = None,
 ) -> BaseChatModel:
-    """Build the chat model for ``role``; ``slots`` caps the run's requests in flight."""
-    if config.provider == "fake":
-        from agents.fake_model import ScriptedDataModel
+    """Build the chat model for ``role``; ``slots`` caps the run's requests in flight.
 
-        return ScriptedDataModel(seed=config.seed)
+    ``telemetry`` is the run's: transport faults of this model's calls are counted there.
+    """
     from agents.openai_chat import VerbatimFormatChatOpenAI
 
     if config.provider == "embedded":
-        base_url, api_key = embedded.serve(), "embedded"
+        base_url, api_key = embedded.serve(), SecretStr("embedded")
     else:
-        base_url = config.base_url
-        api_key = os.environ.get(config.api_key_env, "") or "not-needed"
+        base_url = config.base_url or ""
+        api_key = SecretStr(os.environ.get(config.api_key_env, "") or "not-needed")
     http_client = httpx.Client(
-        transport=CountingTransport(slots), timeout=httpx.Timeout(config.request_timeout)
+        transport=CountingTransport(slots, telemetry), timeout=httpx.Timeout(config.request_timeout)
     )
     limiter = None
     if config.rpm:
@@ -135,7 +154,7 @@ def chat_model(
         api_key=api_key,
         model=model_name_for(role, config),
         temperature=ROLE_TEMPERATURE[role],
-        max_tokens=max_tokens_for(role, config),
+        max_tokens=max_tokens_for(role, config),  # type: ignore[call-arg]  # pydantic alias
         timeout=config.request_timeout,
         max_retries=config.max_retries,
         rate_limiter=limiter,
@@ -143,7 +162,7 @@ def chat_model(
     )
 
 
-def check_reachable(config: RunConfig) -> None:
+def check_reachable(config: ModelSettings) -> None:
     """Fail fast with one clear line if the endpoint is unreachable, refuses the key or the model.
 
     One tiny chat call per distinct model: listing ``/models`` is not enough, since some servers

@@ -134,6 +134,10 @@ class RejectedItem(BaseModel):
     candidate: Candidate | None
     reason: str
     layer: Literal["format", "redundancy", "relevance", "llm", "parse", "surplus"]
+    round: int = 0
+    """The round whose step rejected it."""
+    step: str = ""
+    """The step that wrote this line: ``critic`` or ``generator-bNN`` (a re-run replaces it)."""
     detail: str = ""
     nearest_similarity: float | None = None
 

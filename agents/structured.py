@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -16,7 +15,8 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
 from pydantic import BaseModel, ValidationError
 
-from graph.errors import UserError
+from agents.errors import UserError
+from agents.telemetry import CallTelemetry
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -110,23 +110,6 @@ def response_format_for(schema: type[BaseModel]) -> dict:
     }
 
 
-# Calls in a row (across all roles) that end in a transport failure after the client's own
-# retries before the run stops: at a 20% fault rate a call fails only with p = 0.2^4 (4 tries),
-# so three in a row means the server is down, not flaky.
-MAX_CONSECUTIVE_FAILED_CALLS = 3
-_streak_lock = threading.Lock()
-_failed_calls_in_a_row = 0
-
-
-def _record_transport(ok: bool, what: str = "") -> None:
-    global _failed_calls_in_a_row
-    with _streak_lock:
-        _failed_calls_in_a_row = 0 if ok else _failed_calls_in_a_row + 1
-        streak = _failed_calls_in_a_row
-    if streak >= MAX_CONSECUTIVE_FAILED_CALLS:
-        raise UserError(f"the model server failed {streak} calls in a row, giving up: {what}")
-
-
 def _failure_kind(reason: str) -> str:
     for prefix, kind in (
         ("empty", "empty_answer"),
@@ -147,6 +130,7 @@ def invoke_structured(
     attempts: int = 2,
     seed: int | None = None,
     server_schema: type[BaseModel] | None = None,
+    telemetry: CallTelemetry | None = None,
 ) -> StructuredResult[T]:
     """Ask ``model`` for an instance of ``schema``; retry malformed answers, never raise on them.
 
@@ -154,9 +138,10 @@ def invoke_structured(
     there with a lenient ``schema`` here lets the client repair what a server did not enforce.
 
     The client retries 429/5xx/timeouts itself (with backoff, honouring ``Retry-After``). What
-    still fails counts as a failed attempt; a refused key or unknown model, or
-    ``MAX_CONSECUTIVE_FAILED_CALLS`` failed calls in a row, raise ``UserError``.
+    still fails counts as a failed attempt; a refused key or unknown model raise ``UserError``, and
+    so does ``telemetry`` (the run's) once too many calls in a row have failed.
     """
+    telemetry = telemetry or CallTelemetry()
     usage = Usage()
     error = "no attempt made"
     for attempt in range(max(1, attempts)):
@@ -173,9 +158,9 @@ def invoke_structured(
         except (openai.APIConnectionError, openai.APITimeoutError, openai.APIStatusError) as exc:
             usage.fail("transport", time.monotonic() - started)
             error = f"{type(exc).__name__}: {str(exc)[:120]}"
-            _record_transport(False, error)
+            telemetry.record_call(False, error)
             continue
-        _record_transport(True)
+        telemetry.record_call(True)
         usage.add(message)
         usage.seconds += time.monotonic() - started
         if (getattr(message, "response_metadata", None) or {}).get("finish_reason") == "length":
@@ -198,6 +183,7 @@ def invoke_structured_many(
     concurrency: int,
     attempts: int = 2,
     seeds: Sequence[int | None] | None = None,
+    telemetry: CallTelemetry | None = None,
 ) -> list[StructuredResult[T]]:
     """Run ``invoke_structured`` over many conversations concurrently, results in input order."""
     seeds = list(seeds) if seeds is not None else [None] * len(conversations)
@@ -205,7 +191,15 @@ def invoke_structured_many(
         return []
     with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(conversations)))) as pool:
         futures = [
-            pool.submit(invoke_structured, model, conv, schema, attempts=attempts, seed=seed)
+            pool.submit(
+                invoke_structured,
+                model,
+                conv,
+                schema,
+                attempts=attempts,
+                seed=seed,
+                telemetry=telemetry,
+            )
             for conv, seed in zip(conversations, seeds, strict=True)
         ]
         return [future.result() for future in futures]

@@ -9,7 +9,8 @@ from langchain_core.messages import HumanMessage, SystemMessage
 
 from agents.advisor import EMPTY_SUMMARY
 from agents.schemas import Candidate, SummaryUpdate, summary_schema
-from agents.structured import Usage, invoke_structured
+from agents.structured import StructuredResult, invoke_structured
+from agents.telemetry import CallTelemetry
 from memory.coverage import CoverageStats
 from prompts import delimit, render
 
@@ -26,11 +27,12 @@ def summarize(
     max_chars: int,
     attempts: int = 2,
     seed: int | None = None,
-) -> tuple[str, Usage, str | None]:
-    """Return the new summary (at most ``max_chars``), the usage, and an error if the model failed.
+    telemetry: CallTelemetry | None = None,
+) -> StructuredResult[str]:
+    """The new summary (at most ``max_chars``) with its usage, and an error if the model failed.
 
     On a malformed answer the summary falls back to one built from coverage statistics, so the
-    loop always has a bounded, truthful summary.
+    loop always has a bounded, truthful summary (``value`` is never ``None``).
     """
     items = "\n".join(
         delimit("item", f"{c.safety_issue}: {c.prompt}") for c in accepted[:MAX_ITEMS_SHOWN]
@@ -54,15 +56,13 @@ def summarize(
         attempts=attempts,
         seed=seed,
         server_schema=summary_schema(max_chars),
+        telemetry=telemetry,
     )
     text = result.value.summary.strip() if result.value else ""
     if not text:
-        return (
-            bound(coverage_summary(coverage), max_chars),
-            result.usage,
-            result.error or "empty summary",
-        )
-    return bound(text, max_chars), result.usage, None
+        fallback = bound(coverage_summary(coverage), max_chars)
+        return StructuredResult(fallback, result.error or "empty summary", result.usage)
+    return StructuredResult(bound(text, max_chars), None, result.usage)
 
 
 def coverage_summary(coverage: CoverageStats) -> str:

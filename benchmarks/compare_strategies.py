@@ -4,7 +4,7 @@ Run: ``python -m benchmarks.compare_strategies [--target 60] [--seeds 1 2 3]
 [--world | --base-url URL --model NAME | --embedded]``
 
 Each strategy runs through the real code path (the CLI's ``run()``: LangGraph, Chroma, critic)
-once per seed, and ``graph.metrics.run_metrics`` measures every run; the table gives the mean and
+once per seed, and ``graph.measure.metrics.run_metrics`` measures every run; the table gives the mean and
 the standard deviation over seeds.
 
 - ``--world`` (default): against the loopback OpenAI-compatible server answering with
@@ -30,10 +30,10 @@ from pathlib import Path
 from typing import Any
 
 import graph.run
+from agents.errors import UserError
 from benchmarks._harness import machine, run_against
 from graph.context import RunConfig, Strategy
-from graph.errors import UserError
-from graph.metrics import load_run, run_metrics
+from graph.measure.metrics import load_run, run_metrics
 from graph.run import EXIT_BUDGET, EXIT_OK
 from memory.embeddings import BagOfWordsEmbeddings, embedded_minilm
 from tests.doubles.openai_server import FakeOpenAIServer
@@ -90,7 +90,7 @@ def endpoint_run(
         embedding_provider="embedded",
         **model,
     )
-    code = graph.run.run(config, echo=lambda _line: None)
+    code = graph.run.run(config, echo=lambda _line: None, quiet=True)
     if code not in (EXIT_OK, EXIT_BUDGET):
         raise RuntimeError(f"run ended with exit code {code} in {out}")
     print(f"  kept: {out}", file=sys.stderr)
@@ -169,7 +169,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     """Run the comparison and print the table."""
     args = parse_args(argv)
-    graph.run.QUIET = True  # the runs print only their final result line
     if args.embedded:
         target, seeds = args.target or EMBEDDED_TARGET, args.seeds or [DEFAULT_SEEDS[0]]
         label = "embedded SmolLM2-135M-Instruct, all-MiniLM-L6-v2 embeddings, default thresholds"

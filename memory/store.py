@@ -127,7 +127,10 @@ class Memory:
 
     # -- items -------------------------------------------------------------------------------
     def add_items(
-        self, items: Sequence[dict[str, Any]], vectors: np.ndarray, source: str = "generated"
+        self,
+        items: Sequence[dict[str, Any]],
+        vectors: np.ndarray | Sequence[np.ndarray],
+        source: str = "generated",
     ) -> None:
         """Store items (``id``, ``prompt``, ``response``, ``safety_issue``, optional ``round``)."""
         if not items:
@@ -253,7 +256,7 @@ class Memory:
             if len(found) <= k:
                 chosen_lists.append([n for n, _ in found])
                 continue
-            vectors = [vector for _, vector in found]
+            vectors = [vector.tolist() for _, vector in found if vector is not None]
             chosen = maximal_marginal_relevance(np.asarray(query), vectors, lambda_mult=0.5, k=k)
             chosen_lists.append([found[i][0] for i in chosen])
         return chosen_lists

@@ -110,11 +110,3 @@ def make_candidate():
         return Candidate(prompt=prompt, response=response, **values)
 
     return make
-
-
-@pytest.fixture(autouse=True)
-def _fresh_transport_streak(monkeypatch):
-    """Each test starts with no failed calls in a row (the counter is process-wide)."""
-    import agents.structured
-
-    monkeypatch.setattr(agents.structured, "_failed_calls_in_a_row", 0)

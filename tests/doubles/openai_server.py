@@ -1,6 +1,6 @@
 """A real HTTP server on loopback that speaks the OpenAI chat API, for tests and benchmarks.
 
-Answers come from ``agents.fake_model.ScriptedDataModel``: schema-valid JSON for whatever
+Answers come from ``tests.doubles.scripted_model.ScriptedDataModel``: schema-valid JSON for whatever
 ``response_format`` a request names, with varied content. It checks the bearer key and the model
 name like a real endpoint (401, 404), can add latency, and injects faults at a given rate.
 """
@@ -19,7 +19,7 @@ from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 
-from agents.fake_model import ScriptedDataModel
+from tests.doubles.scripted_model import ScriptedDataModel
 
 # Faults it can inject: 429 with Retry-After, 500, a stalled answer (client timeout), a dropped
 # connection, malformed JSON, JSON that violates the schema, and an empty answer.

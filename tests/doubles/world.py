@@ -38,7 +38,7 @@ from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 from pydantic import PrivateAttr
 
-from agents.fake_model import between, number_in
+from tests.doubles.scripted_model import between, number_in
 
 WORLD_FILE = Path(__file__).with_name("world_issues.jsonl")
 # Defaults when a prompt does not say how many items or advice items it wants.

@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from graph.run import main
 from tests.doubles.openai_server import FakeOpenAIServer
+from graph.run import main
+from tests.doubles.scripted_runs import SCRIPTED, scripted_main
 
-FAKE = ["--provider", "fake", "--embedding-provider", "fake"]
+FAKE = SCRIPTED
 KEY = "sk-right-key"
 
 
@@ -25,7 +26,7 @@ def snapshot(root: Path) -> dict[str, str]:
 
 def finished_run(tmp: Path) -> Path:
     out = tmp / "done"
-    assert main(["--target", "2", "--out", str(out), *FAKE]) == 0
+    assert scripted_main(["--target", "2", "--out", str(out), *FAKE]) == 0
     return out
 
 
@@ -287,7 +288,9 @@ def test_bad_input_ends_in_one_clear_line(tmp_path, server, capsys, monkeypatch,
     argv = build(tmp_path, server.base_url)
     capsys.readouterr()
     before = snapshot(tmp_path)
-    code = main(argv)
+    # Cases pointed at a real (loopback) server take the real path; the rest the scripted double.
+    scripted = SCRIPTED[1] in argv or "--resume" in argv  # a resume of a scripted run
+    code = scripted_main(argv) if scripted else main(argv)
     err = capsys.readouterr().err
     assert code == 2
     assert err.count("\n") == 1 and err.startswith("error: ") and "Traceback" not in err, err

@@ -16,6 +16,7 @@ import pytest
 from chromadb.config import Settings
 
 from tests.doubles.openai_server import FakeOpenAIServer
+from tests.run_checks import assert_no_duplicate_line
 
 TARGET = 20
 
@@ -47,6 +48,7 @@ def check_consistent(out: Path, expected: int | None = None) -> list[dict]:
     assert len({r["prompt"] for r in rows}) == len(rows)
     if expected is not None:
         assert len(rows) == expected
+    assert_no_duplicate_line(out)  # every file of the run directory, not just the dataset
     return rows
 
 
@@ -126,6 +128,34 @@ def test_sigkill_at_several_moments_then_resume(tmp_path: Path, strategy: str) -
     assert memory_ids(out) == {r["id"] for r in rows}, "dataset and memory disagree"
     stats = json.loads((out / "stats.json").read_text())
     assert stats["accepted"] == TARGET and stats["stop_reason"] == "target reached"
+
+
+@pytest.mark.parametrize("after", [1, 3, 6, 10])
+def test_sigkill_seconds_after_start_then_resume_to_the_target(tmp_path: Path, after: float) -> None:
+    """Killed at any moment, even before the first checkpoint, a run resumes to its full target.
+
+    At 1 s the process may not have made its directory yet: then there is no run to resume and
+    the same command starts it again (what a user would do); once the directory holds a run,
+    ``--resume`` continues it, from its first checkpoint or from nothing.
+    """
+    out = tmp_path / "run"
+    target = "16"  # with 0.3 s answers the run outlasts the last kill (about 15 s in all)
+    with FakeOpenAIServer(latency=0.3) as server:
+        first = start(out, server, "--target", target, "--advice-per-round", "2")
+        time.sleep(after)
+        assert first.poll() is None, "the run ended before the kill: make it longer"
+        first.kill()
+        first.wait(timeout=30)
+        resumable = (out / "config.json").exists()
+        again = (
+            start(out, server, "--resume")
+            if resumable
+            else start(out, server, "--target", target, "--advice-per-round", "2")
+        )
+        stdout, stderr = again.communicate(timeout=180)
+    assert again.returncode == 0, stderr[-2000:]
+    check_consistent(out, expected=int(target))
+    assert memory_ids(out) == {r["id"] for r in check_consistent(out)}
 
 
 def test_resume_of_a_finished_run_says_so(tmp_path: Path) -> None:

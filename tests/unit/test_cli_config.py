@@ -6,11 +6,12 @@ import json
 
 import pytest
 
-from graph.errors import UserError
-from graph.run import EXIT_USER_ERROR, config_from_args, main
-from graph.rundir import RunDirectory
+from agents.errors import UserError
+from graph.run import EXIT_USER_ERROR, config_from_args
+from graph.runtime.rundir import RunDirectory
+from tests.doubles.scripted_runs import SCRIPTED, SCRIPTED_CONFIG, scripted_main
 
-FAKE = ["--provider", "fake", "--embedding-provider", "fake"]
+FAKE = SCRIPTED
 
 BAD_INPUTS = [
     # (id, argv, expected substring of the message)
@@ -34,7 +35,7 @@ BAD_INPUTS = [
     ),
     (
         "embedding-openai-without-url",
-        ["--embedding-provider", "openai"],
+        ["--provider", "embedded", "--embedding-provider", "openai"],
         "--embedding-provider openai needs",
     ),
     (
@@ -71,7 +72,7 @@ def test_config_from_args_rejects_bad_input_with_one_line(argv, expected):
     ("argv", "expected"), [c[1:] for c in BAD_INPUTS[:8]], ids=[c[0] for c in BAD_INPUTS[:8]]
 )
 def test_main_returns_2_and_prints_one_error_line(capsys, argv, expected):
-    assert main([*FAKE, *argv]) == EXIT_USER_ERROR
+    assert scripted_main([*FAKE, *argv]) == EXIT_USER_ERROR
     out, err = capsys.readouterr()
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error:") and expected in lines[0]
@@ -80,7 +81,7 @@ def test_main_returns_2_and_prints_one_error_line(capsys, argv, expected):
 
 
 def test_config_from_args_good_input(tmp_path):
-    cfg, _ = config_from_args(
+    cfg, _, _ = config_from_args(
         [
             *FAKE,
             "--target",
@@ -98,11 +99,11 @@ def test_config_from_args_good_input(tmp_path):
     )
     assert (cfg.target, cfg.strategy, cfg.seed, cfg.llm_critic) == (7, "self-instruct", 3, False)
     assert cfg.out == tmp_path / "r" and cfg.duplicate_threshold == 0.7
-    assert cfg.provider == "fake"
+    assert cfg.provider == "openai" and cfg.model == "scripted"
 
 
 def test_base_url_alone_implies_openai_provider():
-    cfg, _ = config_from_args(
+    cfg, _, _ = config_from_args(
         ["--base-url", "http://localhost:1/v1", "--model", "m", "--embedding-provider", "fake"]
     )
     assert cfg.provider == "openai" and cfg.model == "m"
@@ -119,7 +120,7 @@ def test_role_models_can_replace_model():
         "--summarizer-model",
         "s",
     ]
-    cfg, _ = config_from_args(
+    cfg, _, _ = config_from_args(
         [
             "--provider",
             "openai",
@@ -174,7 +175,7 @@ def test_run_directory_refuses_an_unwritable_path(tmp_path):
 def test_main_reports_an_unwritable_out_as_one_line(tmp_path, capsys):
     blocker = tmp_path / "file.txt"
     blocker.write_text("x")
-    assert main([*FAKE, "--target", "2", "--out", str(blocker / "run")]) == EXIT_USER_ERROR
+    assert scripted_main([*FAKE, "--target", "2", "--out", str(blocker / "run")]) == EXIT_USER_ERROR
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: cannot write to --out")
 
@@ -203,8 +204,8 @@ def test_run_directory_appends_whole_lines_and_writes_json_atomically(tmp_path):
 def test_the_embedded_model_gets_no_more_requests_than_it_has_slots() -> None:
     from agents.embedded import DEFAULT_SLOTS
     from graph.context import RunConfig
-    from graph.resources import requests_in_flight
+    from graph.runtime.resources import requests_in_flight
 
     assert requests_in_flight(RunConfig(concurrency=8)) == min(8, DEFAULT_SLOTS)
-    remote = RunConfig(concurrency=8, provider="fake")
+    remote = RunConfig(concurrency=8, **SCRIPTED_CONFIG)
     assert requests_in_flight(remote) == 8

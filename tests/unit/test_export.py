@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from graph.export import EXIT_OK, EXIT_USER_ERROR, main
+from graph.cli import EXIT_OK, EXIT_USER_ERROR
+from graph.export import main
 
 ISSUES = ("online fraud", "weapons", "self harm")
 ITEMS = 6

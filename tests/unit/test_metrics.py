@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from graph import metrics
-from graph.metrics import (
+from graph.measure import metrics
+from graph.measure.metrics import (
     distinct_issues,
     issue_balance,
     issue_growth,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from agents.schemas import AdviceItem, PlannedAdvice
-from graph.progress import RunProgress
+from graph.runtime.progress import RunProgress
 
 
 def advice(issue: str) -> PlannedAdvice:
@@ -22,6 +22,8 @@ def test_lines_follow_the_stream_and_the_result_line_is_json(capsys):
             {
                 "round": 1,
                 "advice": [advice("doxxing")],
+                "advice_sources": {"advisor": 1, "fallback": 2},
+                "discarded_advice": {"not_a_name:sentence": 3, "saturated": 1},
                 "usage": {"advisor": {"input_tokens": 100, "output_tokens": 20}},
             },
             {},
@@ -51,7 +53,10 @@ def test_lines_follow_the_stream_and_the_result_line_is_json(capsys):
     }
     progress.final(stats, "runs/x")
     out = capsys.readouterr().out.splitlines()
-    assert out[0].startswith("round   1: accepted 4/10 (+4), rejected: duplicate 2; 150 tokens")
+    assert out[0].startswith(
+        "round   1: accepted 4/10 (+4), rejected: duplicate 2; advice: 1 advisor, 2 fallback, "
+        "4 discarded (mostly not_a_name:sentence); 150 tokens"
+    )
     result = json.loads(out[-1].removeprefix("result: "))
     assert result["accepted"] == 4 and result["target"] == 10 and result["out"] == "runs/x"
 

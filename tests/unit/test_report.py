@@ -15,7 +15,8 @@ import pytest
 from matplotlib.colors import to_rgb
 from PIL import Image
 
-from graph.report import EXIT_OK, EXIT_USER_ERROR, main
+from graph.cli import EXIT_OK, EXIT_USER_ERROR
+from graph.report import main
 
 FAKE = ["--embedding-provider", "fake"]
 # (issue as written, items); "fraud online" is the same bag of words as "online fraud".
@@ -172,7 +173,7 @@ def _assert_one_error_line(capsys, expected: str) -> None:
         (lambda run: run.parent / "missing", "run directory not found"),
         (lambda run: (run / "dataset.jsonl").unlink(), "the run has accepted no item yet"),
         (lambda run: (run / "dataset.jsonl").write_text("\n"), "is empty"),
-        (lambda run: (run / "dataset.jsonl").write_text("{oops\n"), "not a JSON object"),
+        (lambda run: (run / "dataset.jsonl").write_text("{oops\n"), "dataset.jsonl:1 is not valid JSON"),
         (lambda run: (run / "dataset.jsonl").write_text('{"prompt": 1}\n'), "lacks a prompt"),
         (lambda run: (run / "stats.json").write_text("[1]"), "not a JSON object"),
     ],

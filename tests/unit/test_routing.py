@@ -15,12 +15,13 @@ from graph.graph import (
     route_after_summary,
     route_start,
 )
-from graph.nodes import stop_reason
-from graph.state import add_counts, add_usage, extend_or_clear, total_calls
+from graph.runtime.ledger import stop_reason
+from graph.state import add_counts, add_usage, total_calls
+from tests.doubles.scripted_runs import SCRIPTED_CONFIG
 
 
 def config(**kw) -> RunConfig:
-    return RunConfig(provider="fake", embedding_provider="fake", **kw)
+    return RunConfig(**SCRIPTED_CONFIG, **kw)
 
 
 def runtime(**kw):
@@ -67,8 +68,8 @@ def test_dispatch_generation_sends_one_branch_per_advice():
     sends = dispatch_generation({"round": 4, "advice": advice})
     assert [s.node for s in sends] == ["generator"] * 3
     assert [s.arg["branch"] for s in sends] == [0, 1, 2]
-    assert [s.arg["advice"].safety_issue for s in sends] == ["doxxing", "malware", "fraud"]
-    assert [s.arg["advice_source"] for s in sends] == ["advisor", "fallback", "advisor"]
+    assert [s.arg["planned"].advice.safety_issue for s in sends] == ["doxxing", "malware", "fraud"]
+    assert [s.arg["planned"].source for s in sends] == ["advisor", "fallback", "advisor"]
     assert {s.arg["round"] for s in sends} == {4}
 
 
@@ -115,12 +116,6 @@ def test_recursion_limit_covers_every_round():
     assert recursion_limit(cfg) >= 4 * 4  # four supersteps per round at least
 
 
-def test_extend_or_clear_reducer():
-    assert extend_or_clear(None, [1]) == [1]
-    assert extend_or_clear([1, 2], [3]) == [1, 2, 3]
-    assert extend_or_clear([1, 2], None) == []
-
-
 def test_counter_reducers_add_up():
     assert add_counts({"dup": 1}, {"dup": 2, "irr": 1}) == {"dup": 3, "irr": 1}
     assert add_counts(None, None) == {}
@@ -133,7 +128,7 @@ def test_counter_reducers_add_up():
 
 
 def test_self_instruct_label_is_kept_when_it_fits_else_the_nearest_known_issue(make_memory):
-    from graph.nodes import label_issue
+    from agents.generator import label_issue
 
     memory = make_memory()
     memory.add_issues([{"name": "phishing emails"}, {"name": "tax evasion"}])

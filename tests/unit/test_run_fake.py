@@ -8,10 +8,11 @@ from pathlib import Path
 import pytest
 
 from agents.schemas import AcceptedItem
-from graph.run import EXIT_OK, EXIT_USER_ERROR, main
+from graph.run import EXIT_OK, EXIT_USER_ERROR, config_from_args
+from tests.doubles.scripted_runs import SCRIPTED, scripted_main
 
 CANARY = "sk-canary-7f3a9c1e5b"
-FAKE = ["--provider", "fake", "--embedding-provider", "fake"]
+FAKE = SCRIPTED
 
 
 def read_jsonl(path: Path) -> list[dict]:
@@ -21,7 +22,7 @@ def read_jsonl(path: Path) -> list[dict]:
 
 
 def run_fake(out: Path, *extra: str) -> int:
-    return main(["--target", "6", "--out", str(out), *FAKE, *extra])
+    return scripted_main(["--target", "6", "--out", str(out), *FAKE, *extra])
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +67,7 @@ def test_every_dataset_row_is_a_complete_accepted_item(any_run):
     for row in read_jsonl(out / "dataset.jsonl"):
         assert set(AcceptedItem.model_fields) <= set(row)
         item = AcceptedItem.model_validate(row)
-        assert item.critic.startswith("accept") and item.model == "fake"
+        assert item.critic.startswith("accept") and item.model == "scripted"
         assert item.prompt and item.response and item.safety_issue
 
 
@@ -92,7 +93,7 @@ def test_stats_report_the_target_and_consistent_counts(any_run):
 def test_config_json_records_the_run_without_secrets(any_run):
     _, out = any_run
     config = json.loads((out / "config.json").read_text())
-    assert config["target"] == 6 and config["provider"] == "fake"
+    assert config["target"] == 6 and config["provider"] == "openai"
     assert config["api_key_env"] == "OPENAI_API_KEY"
     assert not any(CANARY in json.dumps(value) for value in config.values())
     assert CANARY not in json.dumps(config)
@@ -160,20 +161,17 @@ def test_out_is_reusable_after_an_input_error(tmp_path, capsys):
 def test_stats_count_rejections_over_the_whole_run(tmp_path):
     import json
 
-    from graph.run import main
+    from tests.doubles.scripted_runs import scripted_main
 
     out = tmp_path / "run"
     assert (
-        main(
+        scripted_main(
             [
                 "--target",
                 "12",
                 "--out",
                 str(out),
-                "--provider",
-                "fake",
-                "--embedding-provider",
-                "fake",
+                *FAKE,
             ]
         )
         == 0
@@ -186,3 +184,17 @@ def test_stats_count_rejections_over_the_whole_run(tmp_path):
 
     assert stats["rejections_by_reason"] == dict(Counter(reasons))
     assert stats["rounds"] > 1
+
+
+def test_a_run_killed_before_its_first_checkpoint_resumes_from_the_beginning(tmp_path):
+    """config.json and an empty checkpoints.sqlite: what a kill during start-up leaves."""
+    import sqlite3
+
+    out = tmp_path / "run"
+    first, _, _ = config_from_args(["--target", "4", "--out", str(out), *FAKE])
+    out.mkdir()
+    (out / "config.json").write_text(json.dumps(first.public_dict()))
+    sqlite3.connect(out / "checkpoints.sqlite").close()
+    assert scripted_main(["--target", "4", "--out", str(out), *FAKE]) == EXIT_USER_ERROR
+    assert scripted_main(["--resume", "--out", str(out)]) == EXIT_OK
+    assert len(read_jsonl(out / "dataset.jsonl")) == 4

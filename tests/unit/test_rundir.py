@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from graph.errors import UserError
-from graph.rundir import RunDirectory
+from agents.errors import UserError
+from graph.runtime.rundir import RunDirectory
 
 
 def test_repair_drops_only_a_partial_last_line(tmp_path):

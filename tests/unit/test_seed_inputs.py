@@ -7,10 +7,11 @@ import json
 
 import pytest
 
+from agents.errors import UserError
 from graph.context import RunConfig
-from graph.errors import UserError
-from graph.resources import load_inputs
+from graph.runtime.resources import load_inputs
 from prompts import read_records
+from tests.doubles.scripted_runs import SCRIPTED_CONFIG
 
 ROWS = [
     {
@@ -58,8 +59,7 @@ def test_a_run_accepts_csv_seeds_and_yaml_principles(tmp_path):
         principles=principles,
         seed_examples=write_csv(tmp_path / "s.csv", ROWS),
         seed_issues=issues,
-        provider="fake",
-        embedding_provider="fake",
+        **SCRIPTED_CONFIG,
     )
     inputs = load_inputs(config)
     assert inputs.principles.startswith("goal:") and len(inputs.seed_examples) == 2
@@ -70,7 +70,7 @@ def test_a_folder_that_is_no_dataset_is_one_clear_error(tmp_path):
     folder = tmp_path / "not_a_dataset"
     folder.mkdir()
     config = RunConfig(
-        out=tmp_path / "r", seed_examples=folder, provider="fake", embedding_provider="fake"
+        out=tmp_path / "r", seed_examples=folder, **SCRIPTED_CONFIG
     )
     with pytest.raises(UserError, match="is not a Hugging Face dataset folder"):
         load_inputs(config)
@@ -82,7 +82,7 @@ def test_csv_missing_a_column_names_the_row(tmp_path):
         [{"prompt": "How do I pick a lock on a door?", "response": "I can't help with that."}],
     )
     config = RunConfig(
-        out=tmp_path / "r", seed_examples=bad, provider="fake", embedding_provider="fake"
+        out=tmp_path / "r", seed_examples=bad, **SCRIPTED_CONFIG
     )
     with pytest.raises(UserError, match=r"s.csv:1 lacks safety_issue"):
         load_inputs(config)

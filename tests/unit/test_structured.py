@@ -10,9 +10,10 @@ import pytest
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 from langchain_core.messages import HumanMessage
 
+from agents.errors import UserError
 from agents.schemas import AdvisorAdvice, CriticJudgement, SummaryUpdate
 from agents.structured import invoke_structured, invoke_structured_many, parse_json_answer
-from graph.errors import UserError
+from agents.telemetry import CallTelemetry
 
 VALID = '{"reason": "Declines and offers help.", "verdict": "accept"}'
 MESSAGES = [HumanMessage("judge this")]
@@ -168,18 +169,41 @@ def test_invoke_structured_many_keeps_input_order():
 def test_transport_failures_are_retried_then_stop_the_run_when_persistent(recording_model):
     error = openai.APIConnectionError(request=_request())
     flaky = recording_model(raises=error)
-    result = invoke_structured(flaky, MESSAGES, CriticJudgement, attempts=2)
+    telemetry = CallTelemetry()
+    result = invoke_structured(flaky, MESSAGES, CriticJudgement, attempts=2, telemetry=telemetry)
     assert result.value is None and result.usage.failures == {"transport": 2}
     assert result.usage.as_counts()["failed_transport"] == 2
     with pytest.raises(UserError, match="failed 3 calls in a row") as info:
-        invoke_structured(flaky, MESSAGES, CriticJudgement, attempts=2)
+        invoke_structured(flaky, MESSAGES, CriticJudgement, attempts=2, telemetry=telemetry)
     assert "\n" not in str(info.value)
+
+
+def test_one_runs_failures_never_count_toward_another_runs_give_up(recording_model):
+    error = openai.APIConnectionError(request=_request())
+    failing, healthy = CallTelemetry(), CallTelemetry()
+    failing.record_call(False)
+    failing.record_call(False)
+    healthy.record_call(False)
+    with pytest.raises(UserError):
+        failing.record_call(False)
+    result = invoke_structured(
+        recording_model(raises=error), MESSAGES, CriticJudgement, attempts=1, telemetry=healthy
+    )
+    assert result.value is None and healthy.failed_in_a_row == 2  # not given up: its own streak
 
 
 def test_a_success_resets_the_failure_streak(recording_model):
     error = openai.APIConnectionError(request=_request())
-    invoke_structured(recording_model(raises=error), MESSAGES, CriticJudgement, attempts=2)
+    run = CallTelemetry()
+    invoke_structured(
+        recording_model(raises=error), MESSAGES, CriticJudgement, attempts=2, telemetry=run
+    )
     good = json.dumps({"reason": "fine", "verdict": "accept"})
-    assert invoke_structured(recording_model(good), MESSAGES, CriticJudgement).value is not None
-    result = invoke_structured(recording_model(raises=error), MESSAGES, CriticJudgement, attempts=2)
+    assert (
+        invoke_structured(recording_model(good), MESSAGES, CriticJudgement, telemetry=run).value
+        is not None
+    )
+    result = invoke_structured(
+        recording_model(raises=error), MESSAGES, CriticJudgement, attempts=2, telemetry=run
+    )
     assert result.value is None  # two more failures after a success: not yet fatal

@@ -11,9 +11,10 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from agents.advisor import advise, is_issue_name
+from agents.advisor import advise
 from agents.critic import format_problem
 from agents.generator import generate_for_advice, generate_self_instruct
+from agents.issue_names import is_issue_name
 from agents.schemas import AdviceItem, Candidate
 from agents.summarizer import summarize
 from benchmarks._harness import BAG_OF_WORDS_THRESHOLDS, run_against
@@ -108,10 +109,11 @@ def test_summary_counts_items_and_the_advisor_reads_it():
     model = WorldModel(seed=1)
     accepted = [candidate(NAMES[0], "p1 about it"), candidate(NAMES[5], "p2 about it")]
     previous = f"Covered issues (items so far): {NAMES[0]} (2)."
-    text, _, error = summarize(
+    result = summarize(
         model, previous=previous, accepted=accepted, coverage=coverage({}), max_chars=1200
     )
-    assert error is None
+    text = result.value
+    assert result.error is None
     assert f"{NAMES[0]} (3)" in text and f"{NAMES[5]} (1)" in text
     assert not {NAMES[0], NAMES[5]} & set(advised(model, text, coverage({}), count=10))
 
@@ -175,9 +177,6 @@ def test_concurrent_calls_never_hand_out_the_same_request_twice():
 def test_data_advisor_covers_more_world_issues_than_self_instruct_on_the_same_budget(
     monkeypatch,
 ):
-    import graph.run
-
-    monkeypatch.setattr(graph.run, "QUIET", True)
     distinct = {}
     for strategy in ("data-advisor", "self-instruct"):
         with FakeOpenAIServer(chat_model=WorldModel(seed=1)) as server:

@@ -6,7 +6,6 @@ notebook; ``run_metrics`` reads a run directory and combines them into one JSON-
 
 from __future__ import annotations
 
-import json
 import math
 from collections import Counter
 from collections.abc import Sequence
@@ -15,9 +14,9 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from agents.errors import UserError
 from graph.context import DEFAULT_DUPLICATE_THRESHOLD, DEFAULT_ISSUE_MERGE_THRESHOLD
-from graph.errors import UserError
-from graph.rundir import CONFIG, DATASET, REJECTED, STATS
+from graph.runtime.rundir import CONFIG, DATASET, REJECTED, STATS, RunDirectory
 from memory.store import normalize_issue
 
 # Rows of the similarity matrix computed at once, so memory stays bounded on large datasets.
@@ -176,27 +175,6 @@ class _MemoEmbeddings:
         return [self._cache[t] for t in texts]
 
 
-def _json_objects(path: Path, *, lines: bool) -> list[dict[str, Any]]:
-    """JSON objects of a file, one per line or the whole file ([] if absent); else ``UserError``."""
-    if not path.exists():
-        return []
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, ValueError) as exc:
-        raise UserError(f"cannot read {path}: {exc}") from None
-    numbered = enumerate(text.splitlines() if lines else [text], start=1)
-    rows = []
-    for number, chunk in ((n, c) for n, c in numbered if c.strip()):
-        try:
-            row = json.loads(chunk)
-        except ValueError:
-            row = None
-        if not isinstance(row, dict):
-            raise UserError(f"{path}:{number} is not a JSON object")
-        rows.append(row)
-    return rows
-
-
 def load_run(run_dir: Path | str) -> dict[str, Any]:
     """Accepted items, rejected lines, stats and config of a run; ``UserError`` if unusable."""
     path = Path(run_dir)
@@ -206,7 +184,8 @@ def load_run(run_dir: Path | str) -> dict[str, Any]:
         if (path / CONFIG).is_file():
             raise UserError(f"{path}: the run has accepted no item yet, nothing to measure")
         raise UserError(f"{path} has no {DATASET}; is it a run directory?")
-    items = _json_objects(path / DATASET, lines=True)
+    run = RunDirectory(path)
+    items = run.read_jsonl(DATASET)
     if not items:
         raise UserError(f"{path / DATASET} is empty: no accepted items to measure")
     for number, item in enumerate(items, start=1):
@@ -220,9 +199,9 @@ def load_run(run_dir: Path | str) -> dict[str, Any]:
             )
     return {
         "items": items,
-        "rejected": _json_objects(path / REJECTED, lines=True),
-        "stats": next(iter(_json_objects(path / STATS, lines=False)), {}),
-        "config": next(iter(_json_objects(path / CONFIG, lines=False)), {}),
+        "rejected": run.read_jsonl(REJECTED),
+        "stats": run.read_json(STATS),
+        "config": run.read_json(CONFIG),
     }
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from types import TracebackType
 from typing import Any
 
 from rich.console import Console
@@ -26,6 +27,8 @@ class RunProgress:
         self.tokens = 0
         self.advice: list[str] = []
         self.rejections: dict[str, int] = {}
+        self.advice_sources: dict[str, int] = {}
+        self.discarded: dict[str, int] = {}
         self._live: Live | None = None
 
     def __enter__(self) -> RunProgress:
@@ -34,10 +37,15 @@ class RunProgress:
             self._live.__enter__()
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
         if self._live is not None:
             self._live.update(self._panel())
-            self._live.__exit__(*exc)
+            self._live.__exit__(kind, error, trace)
 
     def note(self, line: str) -> None:
         """A message outside the live panel (start, resume repairs, the end)."""
@@ -49,6 +57,10 @@ class RunProgress:
         if node in ("advisor", "self_instruct"):
             self.round = update.get("round", self.round)
             self.advice = [p.advice.safety_issue for p in update.get("advice", [])]
+            for source, count in (update.get("advice_sources") or {}).items():
+                self.advice_sources[source] = self.advice_sources.get(source, 0) + count
+            for reason, count in (update.get("discarded_advice") or {}).items():
+                self.discarded[reason] = self.discarded.get(reason, 0) + count
         if "usage" in update:
             usage = update["usage"]
             self.tokens += usage_total(usage, "input_tokens") + usage_total(usage, "output_tokens")
@@ -77,9 +89,19 @@ class RunProgress:
         )
         return (
             f"round {self.round:>3}: accepted {self.accepted}/{self.target} (+{added}), "
-            f"rejected: {top or 'none'}; {self.tokens} tokens, {time.monotonic() - self.started:.0f}s"
+            f"rejected: {top or 'none'}; {self._advice_text()}; {self.tokens} tokens, "
+            f"{time.monotonic() - self.started:.0f}s"
             + (f", ~{eta / 60:.1f} min left" if eta is not None else "")
         )
+
+    def _advice_text(self) -> str:
+        """Advice used so far by source, and the advisor's items discarded (with the top reason)."""
+        used = ", ".join(f"{n} {source}" for source, n in sorted(self.advice_sources.items()))
+        text = f"advice: {used or 'none'}"
+        if self.discarded:
+            reason = max(self.discarded.items(), key=lambda kv: kv[1])[0]
+            text += f", {sum(self.discarded.values())} discarded (mostly {reason})"
+        return text
 
     def _panel(self) -> Table:
         table = Table(title="data-advisor", show_header=False, expand=False)
@@ -88,6 +110,7 @@ class RunProgress:
             ("accepted", f"{self.accepted} / {self.target}"),
             ("round", str(self.round)),
             ("advice", ", ".join(self.advice) or "-"),
+            ("advice so far", self._advice_text().removeprefix("advice: ")),
             (
                 "rejected",
                 ", ".join(

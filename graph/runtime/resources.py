@@ -1,4 +1,9 @@
-"""What nodes need besides state: models, memory, the run directory, inputs. Built once per run."""
+"""What a run's nodes need besides state: models, memory, run directory, inputs, telemetry.
+
+Every run owns its resources: they hang on the run's own ``RunConfig`` instance (the graph's
+context), never in a module-level cache, so the LangGraph server can serve many runs in one
+process without one run's faults or files leaking into another's.
+"""
 
 from __future__ import annotations
 
@@ -11,11 +16,12 @@ from pathlib import Path
 
 from langchain_core.language_models import BaseChatModel
 
+from agents.errors import UserError
 from agents.models import ROLES, Role, chat_model, model_name_for
+from agents.telemetry import CallTelemetry
 from graph.context import RunConfig
-from graph.errors import UserError
-from graph.rundir import DATASET, MEMORY, MEMORY_REF, RunDirectory
-from memory.embeddings import embeddings_for
+from graph.runtime.rundir import CONFIG, DATASET, MEMORY, MEMORY_REF, RunDirectory
+from memory.embeddings import EmbeddingModelMissing, embeddings_for
 from memory.store import Memory
 from prompts import read_records
 
@@ -32,14 +38,15 @@ class RunInputs:
 
 
 @dataclass
-class Resources:
-    """Per-run objects that are not state: they are rebuilt, not checkpointed."""
+class RunResources:
+    """Per-run objects that are not state: rebuilt on resume, never checkpointed."""
 
     config: RunConfig
     run_dir: RunDirectory
     memory: Memory
     inputs: RunInputs
     models: dict[Role, BaseChatModel]
+    telemetry: CallTelemetry
     accepted_ids: set[str] = field(default_factory=set)
     """Ids in ``dataset.jsonl``: the critic never writes one twice (crash-safe re-runs)."""
     started: float = field(default_factory=time.monotonic)
@@ -55,10 +62,6 @@ class Resources:
     def model_label(self) -> str:
         """The generator's model name, recorded with every accepted item."""
         return model_name_for("generator", self.config)
-
-
-_lock = threading.Lock()
-_cache: dict[Path, Resources] = {}
 
 
 def load_inputs(config: RunConfig) -> RunInputs:
@@ -99,21 +102,32 @@ def requests_in_flight(config: RunConfig) -> int:
     return config.concurrency
 
 
-def build_resources(config: RunConfig, run_dir: RunDirectory) -> Resources:
-    """Open memory, build models and load inputs for a run; seed the memory once."""
+def build_resources(
+    config: RunConfig, run_dir: RunDirectory, *, models: dict[Role, BaseChatModel] | None = None
+) -> RunResources:
+    """Open memory, build models and load inputs for a run; seed the memory (idempotently).
+
+    ``models`` replaces the model factory's models (tests and notebooks plug a double in here).
+    """
     inputs = load_inputs(config)
     memory = open_memory(config, run_dir)
-    if memory.count(source="seed") == 0:
-        issues = inputs.seed_issues + [{"name": e["safety_issue"]} for e in inputs.seed_examples]
-        memory.add_issues(issues, source="seed")
-        seeds = [
-            {**e, "id": f"seed-{i:04d}", "round": 0} for i, e in enumerate(inputs.seed_examples)
-        ]
-        memory.add_items(seeds, memory.embed([s["prompt"] for s in seeds]), source="seed")
-    slots = threading.BoundedSemaphore(requests_in_flight(config))
-    models = {role: chat_model(role, config, slots) for role in ROLES}
+    seed_memory(memory, inputs)
+    telemetry = CallTelemetry()
+    if models is None:
+        slots = threading.BoundedSemaphore(requests_in_flight(config))
+        models = {role: chat_model(role, config, slots, telemetry) for role in ROLES}
     accepted_ids = {row["id"] for row in run_dir.read_jsonl(DATASET)}
-    return Resources(config, run_dir, memory, inputs, models, accepted_ids)
+    return RunResources(config, run_dir, memory, inputs, dict(models), telemetry, accepted_ids)
+
+
+def seed_memory(memory: Memory, inputs: RunInputs) -> None:
+    """Store the seed issues and examples unless all are there (a kill may have cut it short)."""
+    seeds = [{**e, "id": f"seed-{i:04d}", "round": 0} for i, e in enumerate(inputs.seed_examples)]
+    if memory.count(source="seed") >= len(seeds):
+        return
+    issues = inputs.seed_issues + [{"name": e["safety_issue"]} for e in inputs.seed_examples]
+    memory.add_issues(issues, source="seed")  # known names are skipped
+    memory.add_items(seeds, memory.embed([s["prompt"] for s in seeds]), source="seed")  # upsert
 
 
 def open_memory(config: RunConfig, run_dir: RunDirectory) -> Memory:
@@ -122,13 +136,17 @@ def open_memory(config: RunConfig, run_dir: RunDirectory) -> Memory:
         "duplicate_threshold": config.duplicate_threshold,
         "issue_merge_threshold": config.issue_merge_threshold,
     }
+    try:
+        embeddings = embeddings_for(config)
+    except EmbeddingModelMissing as exc:
+        raise UserError(str(exc)) from None
     if not config.chroma_url:
-        return Memory.persistent(run_dir.file(MEMORY), embeddings_for(config), **thresholds)
+        return Memory.persistent(run_dir.file(MEMORY), embeddings, **thresholds)
     ref = memory_ref(config, run_dir)
     try:
         return Memory.remote(
             config.chroma_url,
-            embeddings_for(config),
+            embeddings,
             namespace=ref["namespace"],
             writer=ref["writer"],
             **thresholds,
@@ -172,19 +190,14 @@ def check_memory_server(config: RunConfig) -> None:
             raise UserError(f"--chroma-url: {exc}") from None
 
 
-def register(resources: Resources) -> None:
-    """Make a run's resources available to the graph's nodes."""
-    with _lock:
-        _cache[resources.run_dir.path.resolve()] = resources
+def resources_of(config: RunConfig) -> RunResources:
+    """The resources of the run whose context is ``config``: attached by the CLI, or built here
+    on first use (a run started by the LangGraph server, e.g. from Studio)."""
+    return config.run_resources(_open_for_server)
 
 
-def resources_for(config: RunConfig) -> Resources:
-    """The resources of the run a node belongs to (built on first use, e.g. under LangGraph Studio)."""
-    key = Path(config.out).resolve()
-    with _lock:
-        found = _cache.get(key)
-        if found is None:
-            run_dir = RunDirectory(key) if key.exists() else RunDirectory.create(key)
-            found = build_resources(config, run_dir)
-            _cache[key] = found
-        return found
+def _open_for_server(config: RunConfig) -> RunResources:
+    key = Path(config.out)
+    run_dir = RunDirectory(key) if key.exists() else RunDirectory.create(key)
+    run_dir.write_json(CONFIG, config.public_dict())  # what this (possibly extended) run uses
+    return build_resources(config, run_dir)

@@ -1,0 +1,195 @@
+"""A run's ``dataset.jsonl`` as fine-tuning data in TRL's conversational formats (SFT chat records or
+DPO preference pairs), written as JSON lines, one Parquet file or a Hugging Face ``datasets`` folder."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from agents.errors import UserError
+from agents.schemas import AcceptedItem
+from graph.runtime.rundir import DATASET, RUN_MARKERS
+
+FORMATS = ("jsonl", "parquet", "hf")
+KINDS = ("sft", "preference")
+EXPORT_DIR = "export"
+HF_MARKERS = ("state.json", "dataset_info.json")  # files every ``save_to_disk`` folder holds
+# Rejections that judged the *response* unsafe: only these may serve as DPO's "rejected" reply.
+UNSAFE_REASONS = ("format:response_complies", "format:response_not_safe", "llm_rejected")
+NO_PAIRS_NOTE = (
+    "note: 0 preference pairs: this run has no unsafe alternative response to any accepted prompt "
+    "({unsafe} rejected as unsafe, none for an accepted prompt); the generator writes one response per prompt, so a pair exists only where the same "
+    "prompt was also written with a response the critic rejected as unsafe"
+)
+SFT_FIELDS = ("id", "safety_issue", "round", "strategy")  # after "messages"
+PREFERENCE_FIELDS = ("id", "safety_issue")
+PREFERENCE_COLUMNS = ("prompt", "chosen", "rejected", *PREFERENCE_FIELDS)
+Row = TypeVar("Row", bound=BaseModel)
+
+
+class _Draft(BaseModel):
+    """The part of a rejected candidate a preference pair needs."""
+
+    prompt: str
+    response: str
+
+
+class Rejection(BaseModel):
+    """What the export reads of a ``rejected.jsonl`` line (lenient on fields it does not use)."""
+
+    candidate: _Draft | None
+    reason: str
+
+
+def read_rows(path: Path, schema: type[Row]) -> list[Row]:
+    """Every line of a JSONL file validated against ``schema``; a bad line is a ``UserError``."""
+    try:
+        lines = path.read_bytes().split(b"\n")
+    except OSError as exc:
+        raise UserError(f"cannot read {path}: {exc.strerror or exc}") from None
+    rows = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            rows.append(schema.model_validate_json(line))
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            field = ".".join(str(part) for part in error["loc"])
+            partial = " (an unfinished last line: wait for the run, or --resume it)"
+            hint = partial if number == len(lines) else ""
+            detail = f"{field}: {error['msg']}" if field else error["msg"]
+            raise UserError(f"{path}:{number} is corrupted ({detail}){hint}") from None
+    return rows
+
+
+def read_dataset(run_dir: Path) -> list[AcceptedItem]:
+    """The accepted items of a run, in file order."""
+    if not run_dir.is_dir():
+        raise UserError(f"run directory {run_dir} does not exist or is not a directory")
+    if not (run_dir / DATASET).is_file():
+        raise UserError(f"{run_dir} holds no {DATASET}; is it a run directory?")
+    return read_rows(run_dir / DATASET, AcceptedItem)
+
+
+def normalized(text: str) -> str:
+    """Text compared without regard to whitespace or case."""
+    return " ".join(text.split()).casefold()
+
+
+def _chat(role: str, content: str) -> list[dict[str, str]]:
+    """A conversation of one chat message."""
+    return [{"role": role, "content": content}]
+
+
+def sft_records(items: list[AcceptedItem]) -> list[dict[str, Any]]:
+    """SFT chat records: the prompt as the user turn, the safe response as the assistant turn."""
+    return [
+        {"messages": _chat("user", item.prompt) + _chat("assistant", item.response)}
+        | item.model_dump(include=set(SFT_FIELDS))
+        for item in items
+    ]
+
+
+def unsafe_alternatives(rejected: list[Rejection]) -> dict[str, list[str]]:
+    """Responses rejected as unsafe, by normalized prompt, in file order."""
+    found: dict[str, list[str]] = {}
+    for row in rejected:
+        if row.candidate is not None and row.reason in UNSAFE_REASONS:
+            found.setdefault(normalized(row.candidate.prompt), []).append(row.candidate.response)
+    return found
+
+
+def preference_records(
+    items: list[AcceptedItem], alternatives: dict[str, list[str]]
+) -> list[dict[str, Any]]:
+    """DPO pairs: each accepted item with the first unsafe response written for the same prompt."""
+    records = []
+    for item in items:
+        candidates = alternatives.get(normalized(item.prompt), [])
+        unsafe = [text for text in candidates if normalized(text) != normalized(item.response)]
+        if unsafe:
+            user, safe = _chat("user", item.prompt), _chat("assistant", item.response)
+            pair = {"prompt": user, "chosen": safe, "rejected": _chat("assistant", unsafe[0])}
+            records.append(pair | item.model_dump(include=set(PREFERENCE_FIELDS)))
+    return records
+
+
+def _datasets() -> Any:
+    """The ``datasets`` library, imported on demand (slow to import), progress bars off."""
+    try:
+        import datasets
+    except ImportError:
+        raise UserError("--format parquet/hf needs datasets: pip install datasets") from None
+    datasets.disable_progress_bars()
+    return datasets
+
+
+def to_dataset(records: list[dict[str, Any]], kind: str) -> Any:
+    """A ``datasets.Dataset`` of the records with explicit features (so an empty one has columns)."""
+    datasets = _datasets()
+    text = datasets.Value("string")
+    turns = datasets.List({"role": text, "content": text})
+    types = {"messages": turns, "prompt": turns, "chosen": turns, "rejected": turns}
+    types |= {"id": text, "safety_issue": text, "strategy": text, "round": datasets.Value("int64")}
+    names = ("messages", *SFT_FIELDS) if kind == "sft" else PREFERENCE_COLUMNS
+    features = datasets.Features({name: types[name] for name in names})
+    data = {name: [record[name] for record in records] for name in names}
+    return datasets.Dataset.from_dict(data, features=features)
+
+
+def check_out(out: Path, run_dir: Path, fmt: str) -> None:
+    """Refuse an ``--out`` that could replace anything but a previous export of this format."""
+    target, run = out.resolve(), run_dir.resolve()
+    if run.is_relative_to(target):
+        raise UserError(f"--out {out} would replace the run directory")
+    if not out.parent.is_dir():
+        raise UserError(f"--out {out}: directory {out.parent} does not exist")
+    if not out.exists():
+        return
+    outside_export = target.is_relative_to(run) and not target.is_relative_to(run / EXPORT_DIR)
+    if outside_export or any((target.parent / name).exists() for name in RUN_MARKERS):
+        raise UserError(f"--out {out} is a file of a run, not an export; choose a new path")
+    previous = (
+        out.is_dir() and all((out / name).is_file() for name in HF_MARKERS)
+        if fmt == "hf"
+        else out.is_file() and out.suffix == f".{fmt}"
+    )
+    if not previous:
+        raise UserError(f"--out {out} exists and is not a previous {fmt} export; choose a new path")
+
+
+def _remove(path: Path) -> None:
+    """Delete a file or folder if present."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def write_export(records: list[dict[str, Any]], kind: str, fmt: str, out: Path) -> None:
+    """Write to a temporary sibling, then rename over ``out``: a failure leaves ``out`` as it was."""
+    temporary, old = out.with_name(f".{out.name}.tmp"), out.with_name(f".{out.name}.old")
+    try:
+        _remove(temporary)
+        if fmt == "jsonl":
+            with open(temporary, "w", encoding="utf-8") as handle:
+                handle.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
+        elif fmt == "parquet":
+            to_dataset(records, kind).to_parquet(str(temporary))
+        else:  # datasets writes no shard for an empty dataset unless asked, then cannot load it
+            shards = None if records else 1
+            to_dataset(records, kind).save_to_disk(str(temporary), num_shards=shards)
+        if out.is_dir():  # a previous hf export: swap folders, since a rename cannot replace one
+            _remove(old)
+            os.replace(out, old)
+        os.replace(temporary, out)
+        _remove(old)
+    except OSError as exc:
+        _remove(temporary)
+        raise UserError(f"cannot write {out}: {exc.strerror or exc}") from None

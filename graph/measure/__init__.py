@@ -1,0 +1,1 @@
+"""Measuring runs: metrics of a dataset and the HTML report."""

@@ -1,0 +1,74 @@
+"""Run statistics (``stats.json``): calls, tokens, time, acceptance by reason."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from graph.state import total_calls, usage_total
+
+# Warn when more than this share of the advisor's proposed advice items was discarded.
+DISCARDED_ADVICE_WARNING_SHARE = 0.5
+
+
+def build_stats(
+    state: dict[str, Any],
+    seconds: float,
+    stop_reason: str | None,
+    transport_faults: dict[str, int] | None = None,
+) -> dict[str, Any]:
+    """Statistics of a run from its state; ``seconds`` is the wall time of this process's part.
+
+    ``transport_faults`` are the run's own (``CallTelemetry``), never another run's.
+    """
+    usage = state.get("usage") or {}
+    seen = int(state.get("candidates_seen", 0))
+    accepted = int(state.get("accepted", 0))
+    rejections = dict(sorted((state.get("rejections") or {}).items(), key=lambda kv: -kv[1]))
+    tokens_in = usage_total(usage, "input_tokens")
+    tokens_out = usage_total(usage, "output_tokens")
+    return {
+        "accepted": accepted,
+        "candidates_judged": seen,
+        "acceptance_rate": round(accepted / seen, 4) if seen else 0.0,
+        "rejections_by_reason": rejections,
+        "rounds": int(state.get("round", 0)),
+        "llm_calls": total_calls(state),
+        "input_tokens": tokens_in,
+        "output_tokens": tokens_out,
+        "tokens_per_accepted_item": round((tokens_in + tokens_out) / accepted, 1)
+        if accepted
+        else None,
+        "usage_by_role": {
+            role: {key: round(value, 2) for key, value in counts.items()}
+            for role, counts in usage.items()
+        },
+        "seconds": round(seconds, 2),
+        "stop_reason": stop_reason,
+        "transport_faults": dict(transport_faults or {}),
+        "advice": advice_stats(state),
+    }
+
+
+def advice_stats(state: dict[str, Any]) -> dict[str, Any]:
+    """Advice used by source, and the advisor's items discarded by reason (with a warning)."""
+    by_source = dict(state.get("advice_sources") or {})
+    discarded = dict(sorted((state.get("discarded_advice") or {}).items(), key=lambda kv: -kv[1]))
+    proposed = by_source.get("advisor", 0) + sum(discarded.values())
+    share = sum(discarded.values()) / proposed if proposed else 0.0
+    return {
+        "used_by_source": by_source,
+        "discarded_by_reason": discarded,
+        "discarded_share": round(share, 4),
+        "warning": discarded_warning(share, discarded)
+        if share > DISCARDED_ADVICE_WARNING_SHARE
+        else None,
+    }
+
+
+def discarded_warning(share: float, discarded: dict[str, int]) -> str:
+    """One line saying that most of the advisor's advice was thrown away, and why."""
+    reason = next(iter(discarded), "unknown")
+    return (
+        f"{share:.0%} of the advisor's advice items were discarded (mostly {reason}); the run is "
+        "steered by fallback advice from coverage statistics, not by the advisor"
+    )
