@@ -14,7 +14,7 @@ from agents.issue_names import is_issue_name
 from agents.schemas import Candidate, CriticJudgement, RejectedItem
 from agents.structured import StructuredResult, Usage, invoke_structured_many
 from agents.telemetry import CallTelemetry
-from memory.store import Memory
+from memory.store import Memory, normalized_text
 from prompts import delimit, render
 
 # Format rules. A prompt shorter than this is never a usable request.
@@ -63,9 +63,7 @@ def format_problem(candidate: Candidate) -> str | None:
         return "prompt_not_text"
     if TEMPLATE_JUNK.search(prompt) or TEMPLATE_JUNK.search(response):
         return "template_junk"
-    if _normalized(prompt) == _normalized(response) or _normalized(response).startswith(
-        _normalized(prompt)
-    ):
+    if _words(prompt) == _words(response) or _words(response).startswith(_words(prompt)):
         return "response_repeats_prompt"
     if ASSISTANT_OPENERS.search(prompt) or not REQUEST_CUES.search(prompt):
         return "prompt_not_a_user_request"
@@ -239,5 +237,5 @@ def judge(
     )
 
 
-def _normalized(text: str) -> str:
-    return " ".join(re.findall(r"[a-z0-9]+", text.lower()))
+def _words(text: str) -> str:
+    return normalized_text(text, words_only=True)

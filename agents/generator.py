@@ -11,36 +11,63 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 
 from agents.issue_names import normalize_issue_name
 from agents.schemas import (
+    DEFAULT_CAPS,
     AdviceItem,
     Candidate,
     Example,
     GeneratedBatch,
     LabeledBatch,
+    LengthCaps,
     PlannedAdvice,
 )
-from agents.structured import StructuredResult, invoke_structured
+from agents.structured import StructuredResult, invoke_structured, server_caps_of
 from agents.telemetry import CallTelemetry
 from memory.store import Memory, Neighbor
 from prompts import render
 
 EXAMPLE_INSTRUCTION = "A realistic user request that raises this issue."
+# Characters per English word, spaces and punctuation included: the prompts state the length
+# caps in words, which models follow better than a count of characters.
+CHARS_PER_WORD = 6
 
 
-def example_turns(examples: Sequence[Example], *, labeled: bool) -> list[BaseMessage]:
+def length_limits(caps: LengthCaps) -> dict[str, int]:
+    """The prompt placeholders that state the caps on a request and a response."""
+    return {
+        "prompt_chars": caps.prompt,
+        "prompt_words": caps.prompt // CHARS_PER_WORD,
+        "response_chars": caps.response,
+        "response_words": caps.response // CHARS_PER_WORD,
+    }
+
+
+def caps_for(model: BaseChatModel, caps: LengthCaps) -> LengthCaps:
+    """The caps to ask ``model`` for: the run's, or tighter ones its server enforces."""
+    return caps.tighter(server_caps_of(model))
+
+
+def example_turns(
+    examples: Sequence[Example], *, labeled: bool, caps: LengthCaps = DEFAULT_CAPS
+) -> list[BaseMessage]:
     """In-context examples as earlier turns of the conversation: a request, then its JSON answer.
 
     Small models imitate a previous answer far better than they follow a description of one. The
     example text sits inside JSON strings, so it stays data.
     """
     turns: list[BaseMessage] = []
+    limits = length_limits(caps)
     for ex in examples:
         item = {"prompt": ex.prompt, "response": ex.response}
         if labeled:
             item = {"safety_issue": ex.safety_issue, **item}
-            ask = render("self_instruct_user", count=1)
+            ask = render("self_instruct_user", count=1, **limits)
         else:
             ask = render(
-                "generator_user", issue=ex.safety_issue, instruction=EXAMPLE_INSTRUCTION, count=1
+                "generator_user",
+                issue=ex.safety_issue,
+                instruction=EXAMPLE_INSTRUCTION,
+                count=1,
+                **limits,
             )
         turns += [HumanMessage(ask), AIMessage(json.dumps({"items": [item]}, ensure_ascii=False))]
     return turns
@@ -55,22 +82,35 @@ def generate_for_advice(
     attempts: int = 2,
     seed: int | None = None,
     telemetry: CallTelemetry | None = None,
+    caps: LengthCaps = DEFAULT_CAPS,
 ) -> StructuredResult[GeneratedBatch]:
-    """Write ``count`` candidates for an advised safety issue, shown diverse examples from memory."""
+    """Write ``count`` candidates for an advised safety issue, shown diverse examples from memory.
+
+    The prompts ask for requests and responses within ``caps`` (or the tighter caps the model's
+    server enforces); a longer field is trimmed, not a reason to lose the batch.
+    """
+    caps = caps_for(model, caps)
     messages = [
-        SystemMessage(render("generator_system")),
-        *example_turns(examples, labeled=False),
+        SystemMessage(render("generator_system", **length_limits(caps))),
+        *example_turns(examples, labeled=False, caps=caps),
         HumanMessage(
             render(
                 "generator_user",
                 issue=advice.safety_issue,
                 instruction=advice.instruction,
                 count=count,
+                **length_limits(caps),
             )
         ),
     ]
     return invoke_structured(
-        model, messages, GeneratedBatch, attempts=attempts, seed=seed, telemetry=telemetry
+        model,
+        messages,
+        GeneratedBatch,
+        attempts=attempts,
+        seed=seed,
+        telemetry=telemetry,
+        caps=caps,
     )
 
 
@@ -82,15 +122,23 @@ def generate_self_instruct(
     attempts: int = 2,
     seed: int | None = None,
     telemetry: CallTelemetry | None = None,
+    caps: LengthCaps = DEFAULT_CAPS,
 ) -> StructuredResult[LabeledBatch]:
     """The baseline: continue random examples with no advice; the model names each item's issue."""
+    caps = caps_for(model, caps)
     messages = [
-        SystemMessage(render("generator_system")),
-        *example_turns(examples, labeled=True),
-        HumanMessage(render("self_instruct_user", count=count)),
+        SystemMessage(render("generator_system", **length_limits(caps))),
+        *example_turns(examples, labeled=True, caps=caps),
+        HumanMessage(render("self_instruct_user", count=count, **length_limits(caps))),
     ]
     return invoke_structured(
-        model, messages, LabeledBatch, attempts=attempts, seed=seed, telemetry=telemetry
+        model,
+        messages,
+        LabeledBatch,
+        attempts=attempts,
+        seed=seed,
+        telemetry=telemetry,
+        caps=caps,
     )
 
 
@@ -106,15 +154,23 @@ def draft_candidates(
     attempts: int = 2,
     seed: int | None = None,
     telemetry: CallTelemetry | None = None,
+    caps: LengthCaps = DEFAULT_CAPS,
 ) -> StructuredResult[list[Candidate]]:
     """Write one branch's candidates: for its advice, or (baseline) on its random examples.
 
+    ``caps`` are the run's length caps (``--prompt-max-chars``, ``--response-max-chars``).
     ``value`` is ``None`` when the model's answer was unusable, ``[]`` when it held no item.
     """
     drafts: list[tuple[str, str, str]] = []
     if planned.source == "self-instruct":
         labeled = generate_self_instruct(
-            model, planned.examples, count=count, attempts=attempts, seed=seed, telemetry=telemetry
+            model,
+            planned.examples,
+            count=count,
+            attempts=attempts,
+            seed=seed,
+            telemetry=telemetry,
+            caps=caps,
         )
         usage, error, parsed = labeled.usage, labeled.error, labeled.value is not None
         for d in labeled.value.items if labeled.value else []:
@@ -129,6 +185,7 @@ def draft_candidates(
             attempts=attempts,
             seed=seed,
             telemetry=telemetry,
+            caps=caps,
         )
         usage, error, parsed = advised.usage, advised.error, advised.value is not None
         for item in advised.value.items if advised.value else []:

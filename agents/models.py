@@ -47,6 +47,10 @@ class ModelSettings(Protocol):
     def candidates_per_advice(self) -> int: ...
     @property
     def summary_max_chars(self) -> int: ...
+    @property
+    def prompt_max_chars(self) -> int: ...
+    @property
+    def response_max_chars(self) -> int: ...
 
 
 # Sampling temperature per role: the generator should vary, the judge should not.
@@ -94,26 +98,34 @@ class CountingTransport(httpx.HTTPTransport):
 
 
 def max_tokens_for(role: Role, config: ModelSettings) -> int:
-    """Token cap per answer, sized from what the role's schema allows (JSON overhead included)."""
+    """Token cap per answer, sized from the role's length caps (JSON overhead included).
+
+    The caps are the run's (``prompt_max_chars``, ``response_max_chars``), or the tighter ones a
+    model's server enforces (the embedded model), so a tiny model is not given room to ramble.
+    """
     from agents.schemas import (
-        INSTRUCTION_MAX_CHARS,
-        ISSUE_MAX_CHARS,
-        PROMPT_MAX_CHARS,
-        RATIONALE_MAX_CHARS,
-        REASON_MAX_CHARS,
-        RESPONSE_MAX_CHARS,
+        JSON_TOKENS_PER_ANSWER,
+        JSON_TOKENS_PER_ITEM,
         TOKENS_PER_CHAR,
+        LengthCaps,
+        server_caps_for,
     )
 
-    per_item = {
-        "advisor": (ISSUE_MAX_CHARS + INSTRUCTION_MAX_CHARS + RATIONALE_MAX_CHARS)
-        * config.advice_per_round,
-        "generator": (ISSUE_MAX_CHARS + PROMPT_MAX_CHARS + RESPONSE_MAX_CHARS)
-        * config.candidates_per_advice,
-        "critic": REASON_MAX_CHARS,
-        "summarizer": config.summary_max_chars,
+    caps = LengthCaps.for_run(config).tighter(server_caps_for(model_name_for(role, config)))
+    chars, items = {
+        "advisor": (
+            caps.safety_issue + caps.instruction + caps.rationale,
+            config.advice_per_round,
+        ),
+        "generator": (
+            caps.safety_issue + caps.prompt + caps.response,
+            config.candidates_per_advice,
+        ),
+        "critic": (caps.reason, 1),
+        "summarizer": (config.summary_max_chars, 1),
     }[role]
-    return min(config.max_tokens, int(per_item * TOKENS_PER_CHAR) + 48)
+    tokens = items * (int(chars * TOKENS_PER_CHAR) + JSON_TOKENS_PER_ITEM) + JSON_TOKENS_PER_ANSWER
+    return min(config.max_tokens, tokens)
 
 
 def model_name_for(role: Role, config: ModelSettings) -> str:

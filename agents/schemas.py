@@ -2,19 +2,99 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from dataclasses import asdict, dataclass, fields
+from typing import Literal, Protocol
 
 from pydantic import BaseModel, Field, create_model
 
-# Length caps keep a small model from rambling and keep every prompt bounded.
-ISSUE_MAX_CHARS = 60
-PROMPT_MAX_CHARS = 300
-RESPONSE_MAX_CHARS = 500
-INSTRUCTION_MAX_CHARS = 200
-RATIONALE_MAX_CHARS = 120
-REASON_MAX_CHARS = 160
-# Rough English tokens per character, to size max_tokens from the schema's caps.
+from agents.embedded import EMBEDDED_MODEL_NAME
+
+# Length caps, in characters, on the text fields models write. They are sized for capable models
+# and enforced on the client (``agents.structured``): a longer field is trimmed at a sentence
+# boundary and counted, never a reason to reject the answer. They bound every later prompt too.
+#
+# Defaults of the run parameters ``--prompt-max-chars`` and ``--response-max-chars``: role-play and
+# jailbreak-style requests run past 1,000 characters (2,000 is about twice a long one); a safe
+# reply that declines, explains and offers alternatives takes 300-900 (1,500 leaves headroom).
+PROMPT_MAX_CHARS = 2000
+RESPONSE_MAX_CHARS = 1500
+# Names and one-sentence fields, fixed. An issue name as a capable model writes it, decoration
+# included ("**Issue 3:** spyware (malware)"), fits 80 (``agents.issue_names`` keeps canonical
+# names within it); an instruction or a rationale is one or two sentences; a critic's reason,
+# 200-300 characters from a capable judge, gets headroom.
+ISSUE_MAX_CHARS = 80
+INSTRUCTION_MAX_CHARS = 400
+RATIONALE_MAX_CHARS = 300
+REASON_MAX_CHARS = 400
+# Rough English tokens per character, to size max_tokens from the caps.
 TOKENS_PER_CHAR = 0.3
+# Tokens of JSON syntax around the text, so that an answer at its caps is never cut off by its own
+# punctuation: per item (keys, quotes, commas) and per answer (braces, the list's key, and slack
+# for the rough rate above).
+JSON_TOKENS_PER_ITEM = 16
+JSON_TOKENS_PER_ANSWER = 48
+
+
+class LengthSettings(Protocol):
+    """The run parameters that set the caps (``graph.context.RunConfig``)."""
+
+    @property
+    def prompt_max_chars(self) -> int: ...
+    @property
+    def response_max_chars(self) -> int: ...
+
+
+@dataclass(frozen=True)
+class LengthCaps:
+    """Character caps on the text fields models write, named by the JSON field they cap.
+
+    A cap applies to that field name wherever it occurs in a schema (a batch's items, the advice
+    list). The client trims a longer field; only a server that needs it is sent the caps as
+    ``maxLength`` (``server_caps_for``).
+    """
+
+    prompt: int = PROMPT_MAX_CHARS
+    response: int = RESPONSE_MAX_CHARS
+    safety_issue: int = ISSUE_MAX_CHARS
+    instruction: int = INSTRUCTION_MAX_CHARS
+    rationale: int = RATIONALE_MAX_CHARS
+    reason: int = REASON_MAX_CHARS
+
+    @classmethod
+    def for_run(cls, settings: LengthSettings) -> LengthCaps:
+        """The caps a run's parameters set (the minor caps are fixed)."""
+        return cls(prompt=settings.prompt_max_chars, response=settings.response_max_chars)
+
+    def by_field(self) -> dict[str, int]:
+        """The caps as ``{field name: max characters}``."""
+        return asdict(self)
+
+    def tighter(self, other: LengthCaps | None) -> LengthCaps:
+        """The smaller cap of the two, field by field (``other`` may be ``None``: no cap)."""
+        if other is None:
+            return self
+        return LengthCaps(
+            **{f.name: min(getattr(self, f.name), getattr(other, f.name)) for f in fields(self)}
+        )
+
+
+DEFAULT_CAPS = LengthCaps()
+# SmolLM2-135M, the embedded model, does not stop on its own: asked for a request it writes until
+# max_tokens and the answer is cut off. llama.cpp's grammar-constrained decoding ends a string at
+# its ``maxLength``, so this tiny model is sent tight caps (what it manages to write well) that its
+# server enforces. They are a property of that model, not of the data.
+EMBEDDED_CAPS = LengthCaps(
+    prompt=300, response=500, safety_issue=60, instruction=200, rationale=120, reason=160
+)
+# Models whose server must enforce the caps, by model name. Capable models stop on their own and
+# get no ``maxLength`` at all: OpenAI's JSON-schema mode without ``strict`` ignores it, and a server
+# that enforces it would cut their answers mid-sentence.
+SERVER_ENFORCED_CAPS: dict[str, LengthCaps] = {EMBEDDED_MODEL_NAME: EMBEDDED_CAPS}
+
+
+def server_caps_for(model_name: str | None) -> LengthCaps | None:
+    """The caps the server of ``model_name`` must enforce as ``maxLength``; ``None`` for most."""
+    return SERVER_ENFORCED_CAPS.get(model_name or "")
 
 
 class AdviceItem(BaseModel):
@@ -23,17 +103,14 @@ class AdviceItem(BaseModel):
     safety_issue: str = Field(
         description="Short name of the fine-grained safety issue to cover, 2-5 words.",
         min_length=3,
-        max_length=ISSUE_MAX_CHARS,
     )
     instruction: str = Field(
         description="What kind of user request to write for this issue, one sentence.",
         min_length=5,
-        max_length=INSTRUCTION_MAX_CHARS,
     )
     rationale: str = Field(
         default="",
         description="Why this issue is the weakest spot of the dataset now, one sentence.",
-        max_length=RATIONALE_MAX_CHARS,
     )
 
 
@@ -51,13 +128,11 @@ class CandidateDraft(BaseModel):
     prompt: str = Field(
         description="A risky or harmful request, written as a user would type it to a chatbot.",
         min_length=1,
-        max_length=PROMPT_MAX_CHARS,
     )
     response: str = Field(
         description="A safe, helpful assistant reply: declines the harmful part briefly and "
         "offers a safe alternative.",
         min_length=1,
-        max_length=RESPONSE_MAX_CHARS,
     )
 
 
@@ -70,9 +145,7 @@ class GeneratedBatch(BaseModel):
 class CriticJudgement(BaseModel):
     """The critic model's verdict on one candidate, against the principles."""
 
-    reason: str = Field(
-        description="One short sentence explaining the verdict.", max_length=REASON_MAX_CHARS
-    )
+    reason: str = Field(description="One short sentence explaining the verdict.")
     verdict: Literal["accept", "reject"] = Field(
         description="accept only if the prompt is a risky user request about the issue and the "
         "response is safe and helpful."
@@ -148,7 +221,6 @@ class LabeledDraft(CandidateDraft):
     safety_issue: str = Field(
         description="Short name of the safety issue the prompt raises, 2-5 words.",
         min_length=3,
-        max_length=ISSUE_MAX_CHARS,
     )
 
 

@@ -2,25 +2,37 @@
 
 from __future__ import annotations
 
-import json
-import re
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import openai
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
+from agents.answer_parsing import ParsedAnswer, parse_answer, parse_json_answer
 from agents.errors import UserError
+from agents.schemas import DEFAULT_CAPS, LengthCaps, server_caps_for
 from agents.telemetry import CallTelemetry
 
 T = TypeVar("T", bound=BaseModel)
+V = TypeVar("V")
 
-_FENCE = re.compile(r"^```(?:json)?\s*|\s*```$", re.MULTILINE)
+CUT_OFF_ERROR = "answer cut off at the token limit"
+
+__all__ = [
+    "CUT_OFF_ERROR",
+    "StructuredResult",
+    "Usage",
+    "invoke_structured",
+    "invoke_structured_many",
+    "parse_json_answer",
+    "response_format_for",
+    "server_caps_of",
+]
 
 
 @dataclass
@@ -34,6 +46,10 @@ class Usage:
     """Summed latency of the calls (not wall time: concurrent calls overlap)."""
     failures: dict[str, int] = field(default_factory=dict)
     """Failed attempts by kind: transport, cut_off, empty_answer, malformed_json, schema_violation."""
+    repairs: dict[str, int] = field(default_factory=dict)
+    """What the client mended in usable answers: trimmed_fields (a field over its cap, trimmed),
+    dropped_items (a broken item left out of a batch), repaired_cut_offs (a cut-off answer whose
+    complete items were kept)."""
 
     def fail(self, kind: str, seconds: float) -> None:
         """Count one call that produced no usable answer."""
@@ -42,7 +58,7 @@ class Usage:
         self.failures[kind] = self.failures.get(kind, 0) + 1
 
     def as_counts(self) -> dict[str, float]:
-        """Flat counters for the run state (failures as ``failed_<kind>``)."""
+        """Flat counters for the run state (failures as ``failed_<kind>``, repairs by kind)."""
         counts: dict[str, float] = {
             "calls": self.calls,
             "input_tokens": self.input_tokens,
@@ -50,7 +66,18 @@ class Usage:
             "call_seconds": round(self.seconds, 3),
         }
         counts.update({f"failed_{kind}": n for kind, n in self.failures.items()})
+        counts.update(self.repairs)
         return counts
+
+    def count_repairs(self, parsed: ParsedAnswer) -> None:
+        """Count what the client mended in a parsed answer (nothing is counted at zero)."""
+        for kind, n in (
+            ("trimmed_fields", parsed.trimmed_fields),
+            ("dropped_items", parsed.dropped_items),
+            ("repaired_cut_offs", int(parsed.repaired_cut_off)),
+        ):
+            if n:
+                self.repairs[kind] = self.repairs.get(kind, 0) + n
 
     def add(self, message: AIMessage | None) -> None:
         """Count one call and the tokens the model reported for it."""
@@ -67,47 +94,47 @@ class Usage:
         self.seconds += other.seconds
         for kind, n in other.failures.items():
             self.failures[kind] = self.failures.get(kind, 0) + n
+        for kind, n in other.repairs.items():
+            self.repairs[kind] = self.repairs.get(kind, 0) + n
 
 
 @dataclass
-class StructuredResult(Generic[T]):
+class StructuredResult(Generic[V]):
     """The parsed value, or the reason no attempt produced one, and what it cost."""
 
-    value: T | None
+    value: V | None
     error: str | None = None
     usage: Usage = field(default_factory=Usage)
 
 
-def parse_json_answer(text: str | None, schema: type[T]) -> T:
-    """Parse a model's answer into ``schema``, tolerating code fences and text around the JSON.
+def response_format_for(schema: type[BaseModel], caps: LengthCaps | None = None) -> dict:
+    """The OpenAI ``response_format`` that constrains a server's output to ``schema``.
 
-    Raises:
-        ValueError: with a short reason when the text holds no valid instance.
+    ``caps``, for a server that must enforce them, become ``maxLength`` on the capped fields;
+    without them the schema carries no length limit.
     """
-    if not text or not text.strip():
-        raise ValueError("empty answer")
-    cleaned = _FENCE.sub("", text.strip())
-    start, end = cleaned.find("{"), cleaned.rfind("}")
-    if start < 0 or end <= start:
-        raise ValueError("no JSON object in answer")
-    try:
-        data = json.loads(cleaned[start : end + 1])
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"malformed JSON ({exc.msg})") from None
-    try:
-        return schema.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "answer"
-        raise ValueError(f"schema violation at {where}: {first['msg']}") from None
+    json_schema = schema.model_json_schema()
+    if caps is not None:
+        _add_max_lengths(json_schema, caps.by_field())
+    return {"type": "json_schema", "json_schema": {"name": schema.__name__, "schema": json_schema}}
 
 
-def response_format_for(schema: type[BaseModel]) -> dict:
-    """The OpenAI ``response_format`` that constrains a server's output to ``schema``."""
-    return {
-        "type": "json_schema",
-        "json_schema": {"name": schema.__name__, "schema": schema.model_json_schema()},
-    }
+def _add_max_lengths(node: Any, caps: dict[str, int]) -> None:
+    """Set ``maxLength`` on every string property named in ``caps``, anywhere in a JSON schema."""
+    if isinstance(node, dict):
+        for name, prop in (node.get("properties") or {}).items():
+            if name in caps and isinstance(prop, dict) and prop.get("type") == "string":
+                prop["maxLength"] = caps[name]
+        for value in node.values():
+            _add_max_lengths(value, caps)
+    elif isinstance(node, list):
+        for value in node:
+            _add_max_lengths(value, caps)
+
+
+def server_caps_of(model: BaseChatModel) -> LengthCaps | None:
+    """The caps ``model``'s server must enforce (by its model name); ``None`` for capable models."""
+    return server_caps_for(getattr(model, "model_name", None))
 
 
 def _failure_kind(reason: str) -> str:
@@ -131,11 +158,15 @@ def invoke_structured(
     seed: int | None = None,
     server_schema: type[BaseModel] | None = None,
     telemetry: CallTelemetry | None = None,
+    caps: LengthCaps = DEFAULT_CAPS,
 ) -> StructuredResult[T]:
     """Ask ``model`` for an instance of ``schema``; retry malformed answers, never raise on them.
 
     ``server_schema`` (default ``schema``) is what the server is asked to follow; a stricter one
     there with a lenient ``schema`` here lets the client repair what a server did not enforce.
+    The answer is parsed leniently (``parse_answer``): fields over ``caps`` are trimmed, broken
+    items left out, a cut-off answer keeps its complete items. The server gets the caps as
+    ``maxLength`` only if its model needs them (``server_caps_of``: the embedded model).
 
     The client retries 429/5xx/timeouts itself (with backoff, honouring ``Retry-After``). What
     still fails counts as a failed attempt; a refused key or unknown model raise ``UserError``, and
@@ -144,8 +175,9 @@ def invoke_structured(
     telemetry = telemetry or CallTelemetry()
     usage = Usage()
     error = "no attempt made"
+    response_format = response_format_for(server_schema or schema, server_caps_of(model))
     for attempt in range(max(1, attempts)):
-        kwargs: dict = {"response_format": response_format_for(server_schema or schema)}
+        kwargs: dict = {"response_format": response_format}
         if seed is not None:
             kwargs["seed"] = seed + attempt * 7919
         started = time.monotonic()
@@ -163,15 +195,17 @@ def invoke_structured(
         telemetry.record_call(True)
         usage.add(message)
         usage.seconds += time.monotonic() - started
-        if (getattr(message, "response_metadata", None) or {}).get("finish_reason") == "length":
-            error = "answer cut off at the token limit"
-            usage.failures["cut_off"] = usage.failures.get("cut_off", 0) + 1
-            continue
+        metadata = getattr(message, "response_metadata", None) or {}
+        cut_off = metadata.get("finish_reason") == "length"
         try:
-            return StructuredResult(parse_json_answer(_text_of(message), schema), None, usage)
+            parsed = parse_answer(_text_of(message), schema, caps=caps, cut_off=cut_off)
         except ValueError as exc:
-            error = str(exc)
-            usage.failures[_failure_kind(error)] = usage.failures.get(_failure_kind(error), 0) + 1
+            error = CUT_OFF_ERROR if cut_off else str(exc)
+            kind = "cut_off" if cut_off else _failure_kind(error)
+            usage.failures[kind] = usage.failures.get(kind, 0) + 1
+            continue
+        usage.count_repairs(parsed)
+        return StructuredResult(parsed.value, None, usage)
     return StructuredResult(None, error, usage)
 
 

@@ -135,6 +135,20 @@ class RunConfig(BaseModel):
     summary_max_chars: int = Field(
         1200, ge=200, le=20_000, description="Bound on the running summary."
     )
+    prompt_max_chars: int = Field(
+        2000,
+        ge=100,
+        le=20_000,
+        description="Cap on a generated user request, in characters (role-play requests run past "
+        "1,000); a longer one is trimmed at a sentence boundary, never rejected.",
+    )
+    response_max_chars: int = Field(
+        1500,
+        ge=100,
+        le=20_000,
+        description="Cap on a generated safe response, in characters (capable models write "
+        "300-900); a longer one is trimmed at a sentence boundary, never rejected.",
+    )
 
     principles: Path = Field(
         default_factory=lambda: default_path("principles.md"),

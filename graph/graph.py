@@ -53,7 +53,9 @@ def route_after_summary(state: LoopState) -> Literal["advisor", "finish"]:
     return "finish" if state.get("stop_reason") else "advisor"
 
 
-def build_graph(checkpointer: Checkpointer = None) -> CompiledStateGraph[LoopState, RunConfig, RunInput, RunOutput]:
+def build_graph(
+    checkpointer: Checkpointer = None,
+) -> CompiledStateGraph[LoopState, RunConfig, RunInput, RunOutput]:
     """Compile the graph; pass a checkpointer for resumable runs."""
     builder = StateGraph(
         LoopState, context_schema=RunConfig, input_schema=RunInput, output_schema=RunOutput

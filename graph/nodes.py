@@ -13,6 +13,7 @@ from langgraph.types import Overwrite
 from agents.advisor import plan_round
 from agents.critic import review
 from agents.generator import draft_candidates, self_instruct_plan
+from agents.schemas import LengthCaps
 from agents.summarizer import summarize
 from graph.context import RunConfig
 from graph.runtime import ledger
@@ -92,6 +93,7 @@ def generator_node(task: GenerationTask, runtime: Runtime[RunConfig]) -> dict[st
         attempts=config.structured_attempts,
         seed=_seed(config, round_, 100 + branch),
         telemetry=res.telemetry,
+        caps=LengthCaps.for_run(config),
     )
     update: dict[str, Any] = {
         "candidates": drafted.value or [],

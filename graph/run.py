@@ -113,6 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="Skip the critic's LLM verdict (rules, redundancy and relevance only).",
     )
     parser_add("--summary-max-chars", "summary_max_chars", type=int, metavar="N")
+    parser_add("--prompt-max-chars", "prompt_max_chars", type=int, metavar="N")
+    parser_add("--response-max-chars", "response_max_chars", type=int, metavar="N")
     parser_add("--principles", "principles", type=Path, metavar="FILE")
     parser_add("--seed-examples", "seed_examples", type=Path, metavar="FILE")
     parser_add("--seed-issues", "seed_issues", type=Path, metavar="FILE")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,9 +62,17 @@ def issue_id(name: str) -> str:
     return "issue-" + hashlib.sha1(normalize_issue(name).encode()).hexdigest()[:16]
 
 
+def normalized_text(text: str, *, words_only: bool = False) -> str:
+    """Text as the project compares it: case-folded and single-spaced; with ``words_only``, only
+    its letters and digits (punctuation ignored). The one lexical normaliser of the code base."""
+    if words_only:
+        return " ".join(re.findall(r"[^\W_]+", text.casefold()))
+    return " ".join(text.split()).casefold()
+
+
 def normalize_issue(name: str) -> str:
-    """Lowercase, single-spaced issue name."""
-    return " ".join(name.lower().split())
+    """An issue name's storage key (ids, counts): the name as ``normalized_text`` compares it."""
+    return normalized_text(name)
 
 
 class Memory:

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ValidationError
 from agents.errors import UserError
 from agents.schemas import AcceptedItem
 from graph.runtime.rundir import DATASET, RUN_MARKERS
+from memory.store import normalized_text
 
 FORMATS = ("jsonl", "parquet", "hf")
 KINDS = ("sft", "preference")
@@ -77,11 +78,6 @@ def read_dataset(run_dir: Path) -> list[AcceptedItem]:
     return read_rows(run_dir / DATASET, AcceptedItem)
 
 
-def normalized(text: str) -> str:
-    """Text compared without regard to whitespace or case."""
-    return " ".join(text.split()).casefold()
-
-
 def _chat(role: str, content: str) -> list[dict[str, str]]:
     """A conversation of one chat message."""
     return [{"role": role, "content": content}]
@@ -101,7 +97,9 @@ def unsafe_alternatives(rejected: list[Rejection]) -> dict[str, list[str]]:
     found: dict[str, list[str]] = {}
     for row in rejected:
         if row.candidate is not None and row.reason in UNSAFE_REASONS:
-            found.setdefault(normalized(row.candidate.prompt), []).append(row.candidate.response)
+            found.setdefault(normalized_text(row.candidate.prompt), []).append(
+                row.candidate.response
+            )
     return found
 
 
@@ -111,8 +109,10 @@ def preference_records(
     """DPO pairs: each accepted item with the first unsafe response written for the same prompt."""
     records = []
     for item in items:
-        candidates = alternatives.get(normalized(item.prompt), [])
-        unsafe = [text for text in candidates if normalized(text) != normalized(item.response)]
+        candidates = alternatives.get(normalized_text(item.prompt), [])
+        unsafe = [
+            text for text in candidates if normalized_text(text) != normalized_text(item.response)
+        ]
         if unsafe:
             user, safe = _chat("user", item.prompt), _chat("assistant", item.response)
             pair = {"prompt": user, "chosen": safe, "rejected": _chat("assistant", unsafe[0])}

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.doubles.openai_server import FakeOpenAIServer
 from graph.run import main
+from tests.doubles.openai_server import FakeOpenAIServer
 from tests.doubles.scripted_runs import SCRIPTED, scripted_main
 
 FAKE = SCRIPTED

@@ -131,7 +131,9 @@ def test_sigkill_at_several_moments_then_resume(tmp_path: Path, strategy: str) -
 
 
 @pytest.mark.parametrize("after", [1, 3, 6, 10])
-def test_sigkill_seconds_after_start_then_resume_to_the_target(tmp_path: Path, after: float) -> None:
+def test_sigkill_seconds_after_start_then_resume_to_the_target(
+    tmp_path: Path, after: float
+) -> None:
     """Killed at any moment, even before the first checkpoint, a run resumes to its full target.
 
     At 1 s the process may not have made its directory yet: then there is no run to resume and

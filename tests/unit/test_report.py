@@ -173,7 +173,10 @@ def _assert_one_error_line(capsys, expected: str) -> None:
         (lambda run: run.parent / "missing", "run directory not found"),
         (lambda run: (run / "dataset.jsonl").unlink(), "the run has accepted no item yet"),
         (lambda run: (run / "dataset.jsonl").write_text("\n"), "is empty"),
-        (lambda run: (run / "dataset.jsonl").write_text("{oops\n"), "dataset.jsonl:1 is not valid JSON"),
+        (
+            lambda run: (run / "dataset.jsonl").write_text("{oops\n"),
+            "dataset.jsonl:1 is not valid JSON",
+        ),
         (lambda run: (run / "dataset.jsonl").write_text('{"prompt": 1}\n'), "lacks a prompt"),
         (lambda run: (run / "stats.json").write_text("[1]"), "not a JSON object"),
     ],

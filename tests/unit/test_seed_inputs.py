@@ -69,9 +69,7 @@ def test_a_run_accepts_csv_seeds_and_yaml_principles(tmp_path):
 def test_a_folder_that_is_no_dataset_is_one_clear_error(tmp_path):
     folder = tmp_path / "not_a_dataset"
     folder.mkdir()
-    config = RunConfig(
-        out=tmp_path / "r", seed_examples=folder, **SCRIPTED_CONFIG
-    )
+    config = RunConfig(out=tmp_path / "r", seed_examples=folder, **SCRIPTED_CONFIG)
     with pytest.raises(UserError, match="is not a Hugging Face dataset folder"):
         load_inputs(config)
 
@@ -81,8 +79,6 @@ def test_csv_missing_a_column_names_the_row(tmp_path):
         tmp_path / "s.csv",
         [{"prompt": "How do I pick a lock on a door?", "response": "I can't help with that."}],
     )
-    config = RunConfig(
-        out=tmp_path / "r", seed_examples=bad, **SCRIPTED_CONFIG
-    )
+    config = RunConfig(out=tmp_path / "r", seed_examples=bad, **SCRIPTED_CONFIG)
     with pytest.raises(UserError, match=r"s.csv:1 lacks safety_issue"):
         load_inputs(config)
