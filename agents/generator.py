@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import random
 from collections.abc import Sequence
+from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
@@ -162,31 +163,21 @@ def draft_candidates(
     ``value`` is ``None`` when the model's answer was unusable, ``[]`` when it held no item.
     """
     drafts: list[tuple[str, str, str]] = []
+    call: dict[str, Any] = {
+        "count": count,
+        "attempts": attempts,
+        "seed": seed,
+        "telemetry": telemetry,
+        "caps": caps,
+    }
     if planned.source == "self-instruct":
-        labeled = generate_self_instruct(
-            model,
-            planned.examples,
-            count=count,
-            attempts=attempts,
-            seed=seed,
-            telemetry=telemetry,
-            caps=caps,
-        )
+        labeled = generate_self_instruct(model, planned.examples, **call)
         usage, error, parsed = labeled.usage, labeled.error, labeled.value is not None
         for d in labeled.value.items if labeled.value else []:
             issue = label_issue(memory, d.prompt, d.safety_issue, relevance_threshold)
             drafts.append((d.prompt, d.response, issue))
     else:
-        advised = generate_for_advice(
-            model,
-            planned.advice,
-            planned.examples,
-            count=count,
-            attempts=attempts,
-            seed=seed,
-            telemetry=telemetry,
-            caps=caps,
-        )
+        advised = generate_for_advice(model, planned.advice, planned.examples, **call)
         usage, error, parsed = advised.usage, advised.error, advised.value is not None
         for item in advised.value.items if advised.value else []:
             drafts.append((item.prompt, item.response, planned.advice.safety_issue))

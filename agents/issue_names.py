@@ -23,8 +23,8 @@ from agents.schemas import ISSUE_MAX_CHARS
 # leave room for those; past that the text is a list or a description, not a name.
 ISSUE_NAME_MAX_WORDS = 10
 # The advice schema caps a proposed name at this length; the same cap here keeps every canonical
-# name storable as an ``AdviceItem.safety_issue`` (60 characters hold the 56 of the longest name
-# above; ten words of average length would not fit, so in practice this cap binds first).
+# name storable as an ``AdviceItem.safety_issue`` (80 characters hold the 56 of the longest name
+# above and ten words of average length).
 ISSUE_NAME_MAX_CHARS = ISSUE_MAX_CHARS
 # Below this share of letters among visible characters the text is a date, a number or symbols
 # ("may 5, 2024" has 0.33); real names with digits stay above it ("5g" 0.5, "9/11 attacks" 0.64).

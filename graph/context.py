@@ -129,8 +129,10 @@ class RunConfig(BaseModel):
         description="With --chroma-url: runs given the same namespace share one memory on purpose "
         "(default: a memory of this run's own).",
     )
-    llm_critic: bool = Field(
-        True, description="Ask the critic model for a verdict after the cheap checks."
+    llm_critic: bool | None = Field(
+        None,
+        description="Ask the critic model for a verdict after the cheap checks (default: yes, "
+        "except on the embedded model, whose verdict measured as noise: benchmarks/critic_judge.py).",
     )
     summary_max_chars: int = Field(
         1200, ge=200, le=20_000, description="Bound on the running summary."
@@ -193,6 +195,14 @@ class RunConfig(BaseModel):
         ):
             raise ValueError(f"expected http://HOST:PORT, got {url!r}")
         return url.rstrip("/")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_llm_critic(cls, data: Any) -> Any:
+        """No ``llm_critic`` given: the critic model judges, except the embedded one (noise)."""
+        if isinstance(data, dict) and data.get("llm_critic") is None:
+            data = {**data, "llm_critic": data.get("provider", "embedded") != "embedded"}
+        return data
 
     @model_validator(mode="after")
     def _check_provider(self) -> RunConfig:

@@ -105,7 +105,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser_add("--issue-merge-threshold", "issue_merge_threshold", type=float, metavar="COS")
     parser_add("--chroma-url", "chroma_url", metavar="URL")
     parser_add("--memory-namespace", "memory_namespace", metavar="NAME")
-    parser.add_argument(
+    critic = parser.add_mutually_exclusive_group()
+    critic.add_argument(
+        "--llm-critic",
+        dest="llm_critic",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="Ask the critic model for a verdict after the cheap checks (the default, except on "
+        "the embedded model, whose verdict measured as noise).",
+    )
+    critic.add_argument(
         "--no-llm-critic",
         dest="llm_critic",
         action="store_false",

@@ -209,3 +209,23 @@ def test_the_embedded_model_gets_no_more_requests_than_it_has_slots() -> None:
     assert requests_in_flight(RunConfig(concurrency=8)) == min(8, DEFAULT_SLOTS)
     remote = RunConfig(concurrency=8, **SCRIPTED_CONFIG)
     assert requests_in_flight(remote) == 8
+
+
+def test_llm_critic_defaults_by_provider_and_obeys_the_flags(tmp_path):
+    """The embedded model's verdict is noise (benchmarks/critic_judge.py): off by default there."""
+    out = ["--out", str(tmp_path / "r")]
+    embedded, _, _ = config_from_args([*out, "--embedding-provider", "fake"])
+    assert embedded.provider == "embedded" and embedded.llm_critic is False
+    forced, _, _ = config_from_args([*out, "--embedding-provider", "fake", "--llm-critic"])
+    assert forced.llm_critic is True
+    capable, _, _ = config_from_args([*out, *FAKE])
+    assert capable.provider == "openai" and capable.llm_critic is True
+    skipped, _, _ = config_from_args([*out, *FAKE, "--no-llm-critic"])
+    assert skipped.llm_critic is False
+
+
+def test_llm_critic_flags_exclude_each_other(tmp_path, capsys):
+    code = scripted_main(["--out", str(tmp_path / "r"), "--llm-critic", "--no-llm-critic"])
+    assert code == EXIT_USER_ERROR
+    assert "not allowed with argument" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
