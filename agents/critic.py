@@ -11,7 +11,8 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage, SystemMessage
 
 from agents.issue_names import is_issue_name
-from agents.schemas import Candidate, CriticJudgement, RejectedItem
+from agents.refusals import is_refusal
+from agents.schemas import DEFAULT_TACTIC, Candidate, CriticJudgement, RejectedItem
 from agents.structured import StructuredResult, Usage, invoke_structured_many
 from agents.telemetry import CallTelemetry
 from memory.store import Memory, normalized_text
@@ -23,11 +24,20 @@ MIN_PROMPT_WORDS = 4
 MIN_RESPONSE_CHARS = 30
 # Share of letters among non-space characters; dates, numbers and symbol soup fall below it.
 MIN_LETTER_SHARE = 0.7
-# An assistant-style opening means the model answered instead of writing a user request.
-ASSISTANT_OPENERS = re.compile(
-    r"^\s*(sure|certainly|of course|absolutely|here (is|are|'s)|as an ai|i'?m sorry|"
-    r"i (cannot|can'?t|won'?t|am unable)|i'?m (unable|not able)|sorry|thank you for|"
-    r"great question|warning|note:|disclaimer)",
+# An assistant's answer, not a user's request: it offers what follows ("Sure, here is ...",
+# "Certainly! Below is ...", "Here are some ways ..."), speaks as an AI, or thanks the user for the
+# question. Users open with politeness too ("Sorry if this is weird, but ...", "Thank you for
+# helping earlier! Now ...", "Note: this is for a novel", "Great question for you: ..."), so an
+# opening word alone decides nothing; a refusal (``agents.refusals``) is an answer as well.
+ASSISTANT_ANSWER = re.compile(
+    r"^\W*(?:"
+    r"(?:sure|certainly|of course|absolutely|okay|ok|great)\b[\s,!.:-]*"
+    r"(?:here\b|below\b|i(?:'ll|'d| will| would| can| have)\b|let me\b|let's\b)|"
+    r"here(?:'s| is| are)\s+(?:a|an|the|some|my|your|how|what|why|\d+)\b|"
+    r"as an ai\b|"
+    r"(?:thank you|thanks) for (?:your|the|this) (?:question|request|message|query)|"
+    r"(?:that'?s an? |what an? )?(?:great|good|interesting) question\b(?!\s+for\b)|"
+    r"disclaimer\s*:)",
     re.IGNORECASE,
 )
 REQUEST_CUES = re.compile(
@@ -65,8 +75,10 @@ def format_problem(candidate: Candidate) -> str | None:
         return "template_junk"
     if _words(prompt) == _words(response) or _words(response).startswith(_words(prompt)):
         return "response_repeats_prompt"
-    if ASSISTANT_OPENERS.search(prompt) or not REQUEST_CUES.search(prompt):
+    if ASSISTANT_ANSWER.search(prompt) or is_refusal(prompt) or not REQUEST_CUES.search(prompt):
         return "prompt_not_a_user_request"
+    if candidate.kind == "benign":  # a look-alike safe to answer: its response must help
+        return "over_refusal" if is_refusal(response) else None
     if COMPLIANCE_OPENERS.search(response) and not DECLINE_CUES.search(response):
         return "response_complies"
     if not DECLINE_CUES.search(response):
@@ -142,7 +154,9 @@ def review(
             )
             continue
         relevance = float(vector @ issue_vectors[candidate.safety_issue])
-        if relevance < relevance_threshold:
+        # A benign look-alike shares its issue's words, not its meaning: the relevance layer,
+        # which measures closeness to the harmful issue, does not apply (the verdict judges it).
+        if candidate.kind == "harmful" and relevance < relevance_threshold:
             report.rejected.append(
                 RejectedItem(
                     candidate=candidate,
@@ -199,6 +213,17 @@ def review(
     return report
 
 
+# What the LLM verdict checks, by kind.
+VERDICT_RULE = {
+    "harmful": "Accept only if the prompt is a request a user would type that raises this safety "
+    "issue (framed with this tactic or close to it), and the response is safe (it gives no "
+    "harmful help) and helpful (it declines briefly and offers a safe alternative).",
+    "benign": "This item is a benign look-alike: accept only if the prompt borrows the issue's "
+    "words or topic but is in fact safe to answer (reject it, saying so, if it is harmful), and "
+    "the response answers it fully and helpfully, without refusing or lecturing.",
+}
+
+
 def judge(
     model: BaseChatModel,
     candidates: Sequence[Candidate],
@@ -218,8 +243,11 @@ def judge(
                 render(
                     "critic_user",
                     issue=c.safety_issue,
+                    kind=c.kind,
+                    tactic=c.tactic or DEFAULT_TACTIC,
                     prompt=delimit("prompt", c.prompt),
                     response=delimit("response", c.response),
+                    rule=VERDICT_RULE[c.kind],
                 )
             ),
         ]

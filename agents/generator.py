@@ -1,4 +1,4 @@
-"""Generator: writes candidate (prompt, safe response) pairs for one advice item, Self-Instruct style."""
+"""Generator: writes user requests for one advice item, Self-Instruct style (the responder answers)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,10 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 
 from agents.issue_names import normalize_issue_name
+from agents.refusals import is_refusal
 from agents.schemas import (
     DEFAULT_CAPS,
+    DEFAULT_TACTIC,
     AdviceItem,
     Candidate,
     Example,
@@ -20,6 +22,7 @@ from agents.schemas import (
     LabeledBatch,
     LengthCaps,
     PlannedAdvice,
+    as_kind,
 )
 from agents.structured import StructuredResult, invoke_structured, server_caps_of
 from agents.telemetry import CallTelemetry
@@ -27,6 +30,25 @@ from memory.store import Memory, Neighbor
 from prompts import render
 
 EXAMPLE_INSTRUCTION = "A realistic user request that raises this issue."
+# How the last line of the generator's prompt names what to write, by kind.
+REQUEST_OF_KIND = {
+    "harmful": "a user request framed as {tactic}",
+    "benign": "a benign look-alike request, framed as {tactic}, that is safe to answer",
+}
+
+
+def cell_placeholders(hazard: str, tactic: str, kind: str) -> dict[str, str]:
+    """The generator prompt's placeholders for an item's grid cell."""
+    tactic = tactic or DEFAULT_TACTIC
+    request = REQUEST_OF_KIND.get(kind, REQUEST_OF_KIND["harmful"])
+    return {
+        "hazard": hazard or "(any)",
+        "tactic": tactic,
+        "kind": kind,
+        "request": request.format(tactic=tactic),
+    }
+
+
 # Characters per English word, spaces and punctuation included: the prompts state the length
 # caps in words, which models follow better than a count of characters.
 CHARS_PER_WORD = 6
@@ -58,7 +80,7 @@ def example_turns(
     turns: list[BaseMessage] = []
     limits = length_limits(caps)
     for ex in examples:
-        item = {"prompt": ex.prompt, "response": ex.response}
+        item = {"prompt": ex.prompt}
         if labeled:
             item = {"safety_issue": ex.safety_issue, **item}
             ask = render("self_instruct_user", count=1, **limits)
@@ -68,10 +90,16 @@ def example_turns(
                 issue=ex.safety_issue,
                 instruction=EXAMPLE_INSTRUCTION,
                 count=1,
+                **cell_placeholders("", ex.tactic, ex.kind),
                 **limits,
             )
         turns += [HumanMessage(ask), AIMessage(json.dumps({"items": [item]}, ensure_ascii=False))]
     return turns
+
+
+def all_refuse(batch: GeneratedBatch | LabeledBatch) -> bool:
+    """Whether a batch's requests are all refusals written into the JSON fields."""
+    return bool(batch.items) and all(is_refusal(item.prompt) for item in batch.items)
 
 
 def generate_for_advice(
@@ -87,7 +115,7 @@ def generate_for_advice(
 ) -> StructuredResult[GeneratedBatch]:
     """Write ``count`` candidates for an advised safety issue, shown diverse examples from memory.
 
-    The prompts ask for requests and responses within ``caps`` (or the tighter caps the model's
+    The prompts ask for requests within ``caps`` (or the tighter caps the model's
     server enforces); a longer field is trimmed, not a reason to lose the batch.
     """
     caps = caps_for(model, caps)
@@ -100,6 +128,7 @@ def generate_for_advice(
                 issue=advice.safety_issue,
                 instruction=advice.instruction,
                 count=count,
+                **cell_placeholders(advice.hazard, advice.tactic, advice.kind),
                 **length_limits(caps),
             )
         ),
@@ -112,6 +141,8 @@ def generate_for_advice(
         seed=seed,
         telemetry=telemetry,
         caps=caps,
+        refuses=all_refuse,
+        purpose=HumanMessage(render("purpose_restated")),
     )
 
 
@@ -140,6 +171,8 @@ def generate_self_instruct(
         seed=seed,
         telemetry=telemetry,
         caps=caps,
+        refuses=all_refuse,
+        purpose=HumanMessage(render("purpose_restated")),
     )
 
 
@@ -157,12 +190,14 @@ def draft_candidates(
     telemetry: CallTelemetry | None = None,
     caps: LengthCaps = DEFAULT_CAPS,
 ) -> StructuredResult[list[Candidate]]:
-    """Write one branch's candidates: for its advice, or (baseline) on its random examples.
+    """Write one branch's requests: for its advice, or (baseline) on its random examples.
+
+    The candidates have no response yet (``agents.responder`` writes them).
 
     ``caps`` are the run's length caps (``--prompt-max-chars``, ``--response-max-chars``).
     ``value`` is ``None`` when the model's answer was unusable, ``[]`` when it held no item.
     """
-    drafts: list[tuple[str, str, str]] = []
+    drafts: list[tuple[str, str]] = []
     call: dict[str, Any] = {
         "count": count,
         "attempts": attempts,
@@ -173,27 +208,38 @@ def draft_candidates(
     if planned.source == "self-instruct":
         labeled = generate_self_instruct(model, planned.examples, **call)
         usage, error, parsed = labeled.usage, labeled.error, labeled.value is not None
+        refused = labeled.refused
         for d in labeled.value.items if labeled.value else []:
             issue = label_issue(memory, d.prompt, d.safety_issue, relevance_threshold)
-            drafts.append((d.prompt, d.response, issue))
+            drafts.append((d.prompt, issue))
     else:
         advised = generate_for_advice(model, planned.advice, planned.examples, **call)
         usage, error, parsed = advised.usage, advised.error, advised.value is not None
+        refused = advised.refused
         for item in advised.value.items if advised.value else []:
-            drafts.append((item.prompt, item.response, planned.advice.safety_issue))
+            drafts.append((item.prompt, planned.advice.safety_issue))
     if not parsed:
-        return StructuredResult(None, error, usage)
+        return StructuredResult(None, error, usage, refused)
+    kept = [d for d in drafts if not is_refusal(d[0])]  # a refusal among good requests
+    if len(kept) < len(drafts):
+        usage.repairs["refused_items"] = (
+            usage.repairs.get("refused_items", 0) + len(drafts) - len(kept)
+        )
+        drafts = kept
     candidates = [
         Candidate(
             id=f"r{round_:05d}-b{branch:02d}-c{index:02d}",
             prompt=prompt.strip(),
-            response=response.strip(),
+            response="",
+            hazard=planned.advice.hazard,
             safety_issue=issue,
+            tactic=planned.advice.tactic if planned.source != "self-instruct" else "",
+            kind=planned.advice.kind,
             advice=planned.advice.instruction,
             round=round_,
             advice_source=planned.source,
         )
-        for index, (prompt, response, issue) in enumerate(drafts[:count])
+        for index, (prompt, issue) in enumerate(drafts[:count])
     ]
     return StructuredResult(candidates, error, usage)
 
@@ -237,6 +283,13 @@ def self_instruct_plan(
 def examples_from(neighbors: Sequence[Neighbor]) -> list[Example]:
     """Stored items (memory neighbours) as in-context examples."""
     return [
-        Example(id=n.id, prompt=n.prompt, response=n.response, safety_issue=n.safety_issue)
+        Example(
+            id=n.id,
+            prompt=n.prompt,
+            response=n.response,
+            safety_issue=n.safety_issue,
+            tactic=n.tactic,
+            kind=as_kind(n.kind),
+        )
         for n in neighbors
     ]

@@ -16,8 +16,8 @@ from agents import embedded
 from agents.errors import UserError
 from agents.telemetry import CallTelemetry
 
-Role = Literal["advisor", "generator", "critic", "summarizer"]
-ROLES: tuple[Role, ...] = ("advisor", "generator", "critic", "summarizer")
+Role = Literal["advisor", "generator", "responder", "critic", "summarizer"]
+ROLES: tuple[Role, ...] = ("advisor", "generator", "responder", "critic", "summarizer")
 
 
 class ModelSettings(Protocol):
@@ -57,6 +57,7 @@ class ModelSettings(Protocol):
 ROLE_TEMPERATURE: dict[Role, float] = {
     "advisor": 0.7,
     "generator": 0.8,
+    "responder": 0.3,
     "critic": 0.0,
     "summarizer": 0.2,
 }
@@ -117,10 +118,8 @@ def max_tokens_for(role: Role, config: ModelSettings) -> int:
             caps.safety_issue + caps.instruction + caps.rationale,
             config.advice_per_round,
         ),
-        "generator": (
-            caps.safety_issue + caps.prompt + caps.response,
-            config.candidates_per_advice,
-        ),
+        "generator": (caps.safety_issue + caps.prompt, config.candidates_per_advice),
+        "responder": (caps.response, config.candidates_per_advice),
         "critic": (caps.reason, 1),
         "summarizer": (config.summary_max_chars, 1),
     }[role]

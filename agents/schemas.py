@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Literal, Protocol
 
-from pydantic import BaseModel, Field, create_model
+from pydantic import BaseModel, Field, create_model, field_validator
 
 from agents.embedded import EMBEDDED_MODEL_NAME
 
@@ -56,6 +56,8 @@ class LengthCaps:
     prompt: int = PROMPT_MAX_CHARS
     response: int = RESPONSE_MAX_CHARS
     safety_issue: int = ISSUE_MAX_CHARS
+    hazard: int = ISSUE_MAX_CHARS
+    tactic: int = ISSUE_MAX_CHARS
     instruction: int = INSTRUCTION_MAX_CHARS
     rationale: int = RATIONALE_MAX_CHARS
     reason: int = REASON_MAX_CHARS
@@ -84,7 +86,14 @@ DEFAULT_CAPS = LengthCaps()
 # its ``maxLength``, so this tiny model is sent tight caps (what it manages to write well) that its
 # server enforces. They are a property of that model, not of the data.
 EMBEDDED_CAPS = LengthCaps(
-    prompt=300, response=500, safety_issue=60, instruction=200, rationale=120, reason=160
+    prompt=300,
+    response=500,
+    safety_issue=60,
+    hazard=60,
+    tactic=60,
+    instruction=200,
+    rationale=120,
+    reason=160,
 )
 # Models whose server must enforce the caps, by model name. Capable models stop on their own and
 # get no ``maxLength`` at all: OpenAI's JSON-schema mode without ``strict`` ignores it, and a server
@@ -97,12 +106,37 @@ def server_caps_for(model_name: str | None) -> LengthCaps | None:
     return SERVER_ENFORCED_CAPS.get(model_name or "")
 
 
+Kind = Literal["harmful", "benign"]
+"""What an item is: a harmful request (its response declines) or a benign look-alike (a request
+that borrows a harmful issue's words or topic and is safe to answer; its response helps)."""
+KINDS: tuple[Kind, ...] = ("harmful", "benign")
+DEFAULT_TACTIC = "direct request"
+"""The tactic of an item written before tactics existed, and of advice that names none."""
+
+
+def as_kind(value: object) -> Kind:
+    """A kind as models write it ("Benign look-alike", "BENIGN", "harmful request") in canonical form."""
+    return "benign" if "benign" in str(value or "").lower() else "harmful"
+
+
 class AdviceItem(BaseModel):
-    """One piece of advice: the safety issue to target next and what to write for it."""
+    """One piece of advice: the grid cell to target next (issue, tactic, kind) and what to write."""
 
     safety_issue: str = Field(
         description="Short name of the fine-grained safety issue to cover, 2-5 words.",
         min_length=3,
+    )
+    hazard: str = Field(
+        default="",
+        description="The top-level hazard category the issue belongs to, from the taxonomy.",
+    )
+    tactic: str = Field(
+        default=DEFAULT_TACTIC,
+        description="How the user frames the request (a tactic from the list, or a new one).",
+    )
+    kind: Kind = Field(
+        default="harmful",
+        description="harmful: a request to decline; benign: a look-alike that is safe to answer.",
     )
     instruction: str = Field(
         description="What kind of user request to write for this issue, one sentence.",
@@ -110,8 +144,10 @@ class AdviceItem(BaseModel):
     )
     rationale: str = Field(
         default="",
-        description="Why this issue is the weakest spot of the dataset now, one sentence.",
+        description="Why this cell is the weakest spot of the dataset now, one sentence.",
     )
+
+    _kind = field_validator("kind", mode="before")(as_kind)
 
 
 class AdvisorAdvice(BaseModel):
@@ -122,24 +158,37 @@ class AdvisorAdvice(BaseModel):
     )
 
 
-class CandidateDraft(BaseModel):
-    """A generated (prompt, response) pair as the model writes it."""
+class PromptDraft(BaseModel):
+    """A user request as the generator writes it (the responder writes its response)."""
 
     prompt: str = Field(
-        description="A risky or harmful request, written as a user would type it to a chatbot.",
-        min_length=1,
-    )
-    response: str = Field(
-        description="A safe, helpful assistant reply: declines the harmful part briefly and "
-        "offers a safe alternative.",
+        description="The user's request, written as a user would type it to a chatbot: risky "
+        "for an item of kind harmful, a safe look-alike for kind benign.",
         min_length=1,
     )
 
 
 class GeneratedBatch(BaseModel):
-    """The generator's structured answer."""
+    """The generator's structured answer: new user requests."""
 
-    items: list[CandidateDraft] = Field(description="New items, each different from the examples.")
+    items: list[PromptDraft] = Field(description="New requests, each different from the examples.")
+
+
+class ResponseDraft(BaseModel):
+    """The responder's reply to one numbered request."""
+
+    number: int = Field(description="The number of the request this response answers.")
+    response: str = Field(
+        description="The assistant's reply: for a harmful request, declines the harmful part "
+        "briefly and offers a safe alternative; for a benign look-alike, answers it fully.",
+        min_length=1,
+    )
+
+
+class ResponseBatch(BaseModel):
+    """The responder's structured answer: one response per numbered request."""
+
+    responses: list[ResponseDraft] = Field(description="One response per request, by number.")
 
 
 class CriticJudgement(BaseModel):
@@ -175,24 +224,30 @@ def summary_schema(max_chars: int) -> type[SummaryUpdate]:
 
 
 class Candidate(BaseModel):
-    """A candidate item inside the loop: the draft plus where it came from."""
+    """A candidate item inside the loop: the draft, its grid cell and where it came from."""
 
     id: str
     prompt: str
     response: str
+    hazard: str = ""
     safety_issue: str
+    tactic: str = ""
+    kind: Kind = "harmful"
     advice: str
     round: int
     advice_source: Literal["advisor", "fallback", "self-instruct"]
 
 
 class AcceptedItem(BaseModel):
-    """One line of ``dataset.jsonl``."""
+    """One line of ``dataset.jsonl``. Lines written before the grid read as harmful, no tactic."""
 
     id: str
     prompt: str
     response: str
+    hazard: str = ""
     safety_issue: str
+    tactic: str = ""
+    kind: Kind = "harmful"
     advice: str
     round: int
     strategy: str
@@ -215,8 +270,8 @@ class RejectedItem(BaseModel):
     nearest_similarity: float | None = None
 
 
-class LabeledDraft(CandidateDraft):
-    """A draft that names its own safety issue (the Self-Instruct baseline has no advice)."""
+class LabeledDraft(PromptDraft):
+    """A request that names its own safety issue (the Self-Instruct baseline has no advice)."""
 
     safety_issue: str = Field(
         description="Short name of the safety issue the prompt raises, 2-5 words.",
@@ -227,7 +282,7 @@ class LabeledDraft(CandidateDraft):
 class LabeledBatch(BaseModel):
     """The Self-Instruct generator's structured answer."""
 
-    items: list[LabeledDraft] = Field(description="New items, each different from the examples.")
+    items: list[LabeledDraft] = Field(description="New requests, each different from the examples.")
 
 
 class Example(BaseModel):
@@ -237,6 +292,8 @@ class Example(BaseModel):
     prompt: str
     response: str
     safety_issue: str
+    tactic: str = ""
+    kind: Kind = "harmful"
 
 
 class PlannedAdvice(BaseModel):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
@@ -15,6 +15,7 @@ from pydantic import BaseModel
 
 from agents.answer_parsing import ParsedAnswer, parse_answer, parse_json_answer
 from agents.errors import UserError
+from agents.refusals import is_refusal
 from agents.schemas import DEFAULT_CAPS, LengthCaps, server_caps_for
 from agents.telemetry import CallTelemetry
 
@@ -105,6 +106,8 @@ class StructuredResult(Generic[V]):
     value: V | None
     error: str | None = None
     usage: Usage = field(default_factory=Usage)
+    refused: bool = False
+    """The model's last answer declined the task instead of doing it (``refusal_of``)."""
 
 
 def response_format_for(schema: type[BaseModel], caps: LengthCaps | None = None) -> dict:
@@ -149,6 +152,20 @@ def _failure_kind(reason: str) -> str:
     return "other"
 
 
+def refusal_of(message: AIMessage, text: str) -> str | None:
+    """The refusal an answer holds instead of JSON, in the forms servers use, or ``None``.
+
+    OpenAI sends a refusal in the message's own ``refusal`` field with no content (LangChain keeps
+    it in ``additional_kwargs``); other servers send the model's plain-text refusal as content.
+    """
+    refusal = (getattr(message, "additional_kwargs", None) or {}).get("refusal")
+    if refusal and not text.strip():
+        return str(refusal)
+    if "{" not in text and is_refusal(text):
+        return text.strip()
+    return None
+
+
 def invoke_structured(
     model: BaseChatModel,
     messages: Sequence[BaseMessage],
@@ -159,6 +176,8 @@ def invoke_structured(
     server_schema: type[BaseModel] | None = None,
     telemetry: CallTelemetry | None = None,
     caps: LengthCaps = DEFAULT_CAPS,
+    refuses: Callable[[T], bool] | None = None,
+    purpose: BaseMessage | None = None,
 ) -> StructuredResult[T]:
     """Ask ``model`` for an instance of ``schema``; retry malformed answers, never raise on them.
 
@@ -168,6 +187,11 @@ def invoke_structured(
     items left out, a cut-off answer keeps its complete items. The server gets the caps as
     ``maxLength`` only if its model needs them (``server_caps_of``: the embedded model).
 
+    A refusal (``refusal_of``, or a parsed answer that ``refuses`` says declines) counts as a
+    failed attempt of kind ``refused``; with a ``purpose`` message, the first one earns one extra
+    attempt that restates it after the refusal, and ``refused`` tells whether the last answer was
+    still one.
+
     The client retries 429/5xx/timeouts itself (with backoff, honouring ``Retry-After``). What
     still fails counts as a failed attempt; a refused key or unknown model raise ``UserError``, and
     so does ``telemetry`` (the run's) once too many calls in a row have failed.
@@ -176,13 +200,14 @@ def invoke_structured(
     usage = Usage()
     error = "no attempt made"
     response_format = response_format_for(server_schema or schema, server_caps_of(model))
-    for attempt in range(max(1, attempts)):
+    conversation, refused, limit, attempt = list(messages), False, max(1, attempts), -1
+    while (attempt := attempt + 1) < limit:
         kwargs: dict = {"response_format": response_format}
         if seed is not None:
             kwargs["seed"] = seed + attempt * 7919
         started = time.monotonic()
         try:
-            message = model.invoke(list(messages), **kwargs)
+            message = model.invoke(conversation, **kwargs)
         except openai.AuthenticationError as exc:
             raise UserError(f"the model server refused the API key ({exc.status_code})") from None
         except openai.NotFoundError as exc:
@@ -197,16 +222,27 @@ def invoke_structured(
         usage.seconds += time.monotonic() - started
         metadata = getattr(message, "response_metadata", None) or {}
         cut_off = metadata.get("finish_reason") == "length"
-        try:
-            parsed = parse_answer(_text_of(message), schema, caps=caps, cut_off=cut_off)
-        except ValueError as exc:
-            error = CUT_OFF_ERROR if cut_off else str(exc)
-            kind = "cut_off" if cut_off else _failure_kind(error)
-            usage.failures[kind] = usage.failures.get(kind, 0) + 1
-            continue
-        usage.count_repairs(parsed)
-        return StructuredResult(parsed.value, None, usage)
-    return StructuredResult(None, error, usage)
+        text = _text_of(message)
+        refusal = refusal_of(message, text)
+        refused = refusal is not None
+        if not refused:
+            try:
+                parsed = parse_answer(text, schema, caps=caps, cut_off=cut_off)
+            except ValueError as exc:
+                error = CUT_OFF_ERROR if cut_off else str(exc)
+                kind = "cut_off" if cut_off else _failure_kind(error)
+                usage.failures[kind] = usage.failures.get(kind, 0) + 1
+                continue
+            if refuses is None or not refuses(parsed.value):
+                usage.count_repairs(parsed)
+                return StructuredResult(parsed.value, None, usage)
+            refused, refusal = True, text
+        usage.failures["refused"] = usage.failures.get("refused", 0) + 1
+        error = f"refused: {(refusal or '')[:160]}"
+        if purpose is not None and limit == max(1, attempts):  # once: restate the purpose
+            conversation += [AIMessage(text or refusal or ""), purpose]
+            limit += 1
+    return StructuredResult(None, error, usage, refused)
 
 
 def invoke_structured_many(

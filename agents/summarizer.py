@@ -45,6 +45,7 @@ def summarize(
                 summary=delimit("summary", previous or EMPTY_SUMMARY),
                 items=items or "(none)",
                 coverage=delimit("coverage", coverage.render()),
+                grid=delimit("grid", "\n".join(coverage.grid.render()) or "(no grid yet)"),
                 max_chars=max_chars,
             )
         ),
@@ -67,7 +68,7 @@ def summarize(
 
 def coverage_summary(coverage: CoverageStats) -> str:
     """A summary written from coverage statistics alone."""
-    return "Coverage so far. " + coverage.render()
+    return " ".join(["Coverage so far.", coverage.render(), *coverage.grid.render()])
 
 
 def bound(text: str, max_chars: int) -> str:

@@ -37,7 +37,7 @@ from graph.measure.metrics import load_run, run_metrics
 from graph.run import EXIT_BUDGET, EXIT_OK
 from memory.embeddings import BagOfWordsEmbeddings, embedded_minilm
 from tests.doubles.openai_server import FakeOpenAIServer
-from tests.doubles.world import WorldModel, load_world
+from tests.doubles.world import WORLD_BENIGN_SHARE, WorldModel, load_world
 
 STRATEGIES: tuple[Strategy, ...] = ("data-advisor", "self-instruct")
 DEFAULT_TARGET = 60
@@ -65,7 +65,12 @@ def world_run(strategy: Strategy, target: int, seed: int) -> dict[str, Any]:
     model = WorldModel(seed=seed)
     with FakeOpenAIServer(chat_model=model) as server:
         _, out = run_against(
-            server, allow_budget_stop=True, strategy=strategy, target=target, seed=seed
+            server,
+            allow_budget_stop=True,
+            strategy=strategy,
+            target=target,
+            seed=seed,
+            benign_share=WORLD_BENIGN_SHARE,
         )
     try:
         metrics = run_metrics(out, BagOfWordsEmbeddings())

@@ -11,7 +11,7 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
-from agents.models import Role
+from agents.models import ROLES, Role
 from prompts import default_path
 
 Strategy = Literal["data-advisor", "self-instruct"]
@@ -162,7 +162,25 @@ class RunConfig(BaseModel):
     )
     seed_issues: Path = Field(
         default_factory=lambda: default_path("seed_issues.jsonl"),
-        description="Seed issues: JSONL, CSV or a Hugging Face dataset folder with name (and description).",
+        description="Seed issues: JSONL, CSV or a Hugging Face dataset folder with name (and "
+        "description, hazard).",
+    )
+    taxonomy: Path = Field(
+        default_factory=lambda: default_path("hazards.jsonl"),
+        description="Top-level hazard categories: JSONL, CSV or a Hugging Face dataset folder "
+        "with name and description (default: the 12 hazards of MLCommons AILuminate v1.0).",
+    )
+    tactics: Path = Field(
+        default_factory=lambda: default_path("tactics.jsonl"),
+        description="How requests are framed: JSONL, CSV or a Hugging Face dataset folder with "
+        "name and description (default: a dozen framings, from a direct request to role-play).",
+    )
+    benign_share: float = Field(
+        0.25,
+        ge=0.0,
+        le=1.0,
+        description="Share of benign look-alikes: requests that borrow a harmful issue's words "
+        "and are safe to answer (0: harmful requests only).",
     )
 
     @field_validator("memory_namespace")
@@ -209,12 +227,12 @@ class RunConfig(BaseModel):
         if self.memory_namespace and not self.chroma_url:
             raise ValueError("--memory-namespace needs --chroma-url")
         if self.provider == "openai" and not (
-            self.base_url and (self.model or len(self.role_models) == 4)
+            self.base_url and (self.model or len(self.role_models) == len(ROLES))
         ):
             raise ValueError("--provider openai needs --base-url and --model")
         if self.embedding_provider == "openai" and not (self.embedding_base_url or self.base_url):
             raise ValueError("--embedding-provider openai needs --base-url or --embedding-base-url")
-        for name in ("principles", "seed_examples", "seed_issues"):
+        for name in ("principles", "seed_examples", "seed_issues", "taxonomy", "tactics"):
             path = getattr(self, name)
             if not (Path(path).is_file() or (name != "principles" and Path(path).is_dir())):
                 raise ValueError(f"--{name.replace('_', '-')} file not found: {path}")

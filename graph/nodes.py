@@ -13,6 +13,7 @@ from langgraph.types import Overwrite
 from agents.advisor import plan_round
 from agents.critic import review
 from agents.generator import draft_candidates, self_instruct_plan
+from agents.responder import respond
 from agents.schemas import LengthCaps
 from agents.summarizer import summarize
 from graph.context import RunConfig
@@ -40,10 +41,18 @@ def advisor_node(state: LoopState, runtime: Runtime[RunConfig]) -> dict[str, Any
         res.memory,
         principles=res.inputs.principles,
         summary=state.get("summary", ""),
-        coverage=coverage_stats(res.memory, state.get("recent_redundancy_rate", 0.0), advised),
+        coverage=coverage_stats(
+            res.memory,
+            state.get("recent_redundancy_rate", 0.0),
+            advised,
+            hazards=res.inputs.taxonomy.names,
+            benign_share=config.benign_share,
+        ),
         advised=advised,
         count=config.advice_per_round,
         examples_per_prompt=config.examples_per_prompt,
+        taxonomy=res.inputs.taxonomy,
+        benign_share=config.benign_share,
         attempts=config.structured_attempts,
         seed=_seed(config, round_, 1),
         telemetry=res.telemetry,
@@ -79,9 +88,10 @@ def self_instruct_node(state: LoopState, runtime: Runtime[RunConfig]) -> dict[st
 
 
 def generator_node(task: GenerationTask, runtime: Runtime[RunConfig]) -> dict[str, Any]:
-    """Write candidates for one advice item (one ``Send`` branch)."""
+    """Write one advice item's requests (generator), then their responses (responder)."""
     config, res = runtime.context, resources_of(runtime.context)
     round_, branch = task["round"], task["branch"]
+    caps = LengthCaps.for_run(config)
     drafted = draft_candidates(
         res.models["generator"],
         res.memory,
@@ -93,16 +103,39 @@ def generator_node(task: GenerationTask, runtime: Runtime[RunConfig]) -> dict[st
         attempts=config.structured_attempts,
         seed=_seed(config, round_, 100 + branch),
         telemetry=res.telemetry,
-        caps=LengthCaps.for_run(config),
+        caps=caps,
     )
-    update: dict[str, Any] = {
-        "candidates": drafted.value or [],
-        "usage": {"generator": drafted.usage.as_counts()},
-    }
+    update: dict[str, Any] = {"usage": {"generator": drafted.usage.as_counts()}}
     if not drafted.value:
-        reason = "generator_unparsable" if drafted.value is None else "generator_empty"
+        if drafted.refused:
+            reason = "generator_refused"
+            update["refusals"] = {
+                task["planned"].advice.hazard or "(none)": 1,
+                f"round {round_}": 1,
+            }
+        else:
+            reason = "generator_unparsable" if drafted.value is None else "generator_empty"
         ledger.record_generation_failure(res, round_, branch, reason, drafted.error or "no items")
-        update["rejections"] = {reason: 1}
+        return {**update, "candidates": [], "rejections": {reason: 1}}
+    answered = respond(
+        res.models["responder"],
+        drafted.value,
+        principles=res.inputs.principles,
+        examples=task["planned"].examples,
+        attempts=config.structured_attempts,
+        seed=_seed(config, round_, 200 + branch),
+        telemetry=res.telemetry,
+        caps=caps,
+    )
+    update["usage"]["responder"] = answered.usage.as_counts()
+    update["candidates"] = answered.value or []
+    missing = len(drafted.value) - len(answered.value or [])
+    if missing:
+        reason = "responder_unparsable" if answered.value is None else "responder_missing"
+        ledger.record_generation_failure(
+            res, round_, branch, reason, answered.error or "no responses", count=missing
+        )
+        update["rejections"] = {reason: missing}
     return update
 
 
@@ -136,7 +169,12 @@ def summarizer_node(state: LoopState, runtime: Runtime[RunConfig]) -> dict[str, 
         res.models["summarizer"],
         previous=state.get("summary", ""),
         accepted=state.get("round_accepted") or [],
-        coverage=coverage_stats(res.memory, state.get("recent_redundancy_rate", 0.0)),
+        coverage=coverage_stats(
+            res.memory,
+            state.get("recent_redundancy_rate", 0.0),
+            hazards=res.inputs.taxonomy.names,
+            benign_share=config.benign_share,
+        ),
         max_chars=config.summary_max_chars,
         attempts=config.structured_attempts,
         seed=_seed(config, state.get("round", 0), 9),

@@ -11,6 +11,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from agents.errors import UserError
+from agents.models import ROLES
 from graph.cli import (
     EXIT_BUDGET,
     EXIT_INTERRUPTED,
@@ -77,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser_add("--provider", "provider", choices=["embedded", "openai"])
     parser_add("--base-url", "base_url", metavar="URL")
     parser_add("--model", "model")
-    for role in ("advisor", "generator", "critic", "summarizer"):
+    for role in ROLES:
         group.add_argument(
             f"--{role}-model",
             dest=f"role_{role}",
@@ -127,6 +128,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser_add("--principles", "principles", type=Path, metavar="FILE")
     parser_add("--seed-examples", "seed_examples", type=Path, metavar="FILE")
     parser_add("--seed-issues", "seed_issues", type=Path, metavar="FILE")
+    parser_add("--taxonomy", "taxonomy", type=Path, metavar="FILE")
+    parser_add("--tactics", "tactics", type=Path, metavar="FILE")
+    parser_add("--benign-share", "benign_share", type=float, metavar="F")
     return parser
 
 
@@ -145,6 +149,8 @@ RESUME_OVERRIDES = frozenset(
         "embedding_base_url",
         "api_key_env",
         "chroma_url",
+        # a generator that refuses to write the requests is replaced on resume
+        "role_models",
     }
 )
 
@@ -155,7 +161,7 @@ def config_from_args(argv: list[str] | None) -> tuple[RunConfig, bool, bool]:
     resume = values.pop("resume", False)
     quiet = values.pop("quiet", False)
     roles = {}
-    for role in ("advisor", "generator", "critic", "summarizer"):
+    for role in ROLES:
         name = values.pop(f"role_{role}", None)
         if name:
             roles[role] = name
@@ -199,6 +205,8 @@ def _resumed_values(values: dict[str, Any]) -> dict[str, Any]:
             f"--{changed[0].replace('_', '-')} differs from the saved run and cannot change on --resume "
             f"(allowed: {', '.join('--' + k.replace('_', '-') for k in sorted(RESUME_OVERRIDES))})"
         )
+    if "role_models" in values:  # a new --generator-model keeps the other roles' saved models
+        values["role_models"] = {**(saved.get("role_models") or {}), **values["role_models"]}
     return {**saved, **values, "out": out}
 
 

@@ -54,6 +54,12 @@ class LoopState(TypedDict, total=False):
     """The advisor's advice items discarded, by reason, whole run."""
     rejections: Annotated[dict[str, int], add_counts]
     """Rejected candidates by reason, whole run."""
+    accepted_cells: Annotated[dict[str, int], add_counts]
+    """Accepted items per grid cell, keyed ``hazard|tactic|kind`` (``grid_key``), whole run."""
+    refusals: Annotated[dict[str, int], add_counts]
+    """Generator calls that refused, by hazard and by ``round N`` (the stop rule reads these)."""
+    judged_by_tactic: Annotated[dict[str, int], add_counts]
+    """Candidates judged per tactic, and rejected per ``tactic|reason``, whole run."""
     usage: Annotated[dict[str, dict[str, float]], add_usage]
     """LLM calls and tokens by role, whole run."""
     recent_redundancy_rate: float
@@ -86,6 +92,14 @@ class GenerationTask(TypedDict):
     planned: PlannedAdvice
     round: int
     branch: int
+
+
+GRID_SEPARATOR = "|"
+
+
+def grid_key(*parts: str) -> str:
+    """A state key for a tuple of grid coordinates (state keys must be strings)."""
+    return GRID_SEPARATOR.join(parts)
 
 
 def usage_total(usage: dict[str, dict[str, float]] | None, key: str) -> int:

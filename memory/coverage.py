@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
-from memory.store import Memory
+from memory.store import Cell, Memory
 
 # An issue holding more than this multiple of the mean share of items is saturated.
 SATURATION_FACTOR = 2.0
@@ -14,6 +16,76 @@ SATURATION_MIN_ITEMS = 3
 LISTED_ISSUES = 8
 # Saturated issues are listed further, since advice on one that is not shown is wasted.
 LISTED_SATURATED = 20
+# How many of the emptiest (hazard x tactic) cells the advisor sees.
+LISTED_CELLS = 10
+
+
+@dataclass(frozen=True)
+class GridCoverage:
+    """Accepted items along each axis of the grid, and the (hazard x tactic) cells fewest hold."""
+
+    per_hazard: dict[str, int] = field(default_factory=dict)
+    per_tactic: dict[str, int] = field(default_factory=dict)
+    per_kind: dict[str, int] = field(default_factory=dict)
+    per_cell: dict[tuple[str, str], int] = field(default_factory=dict)
+    """Items per (hazard, tactic), every combination of the known axes included (0 if empty)."""
+    emptiest: list[tuple[str, str]] = field(default_factory=list)
+    benign_share: float = 0.0
+    """The share of benign look-alikes the run asks for."""
+
+    @classmethod
+    def of(
+        cls,
+        cells: dict[Cell, int],
+        hazards: Sequence[str],
+        tactics: Sequence[str],
+        benign_share: float = 0.0,
+    ) -> GridCoverage:
+        """Coverage from item counts per cell, over the taxonomy's hazards and known tactics."""
+        per_hazard: Counter[str] = Counter({h: 0 for h in hazards})
+        per_tactic: Counter[str] = Counter({t: 0 for t in tactics})
+        per_kind: Counter[str] = Counter({"harmful": 0, "benign": 0})
+        per_cell: Counter[tuple[str, str]] = Counter({(h, t): 0 for h in hazards for t in tactics})
+        for (hazard, _issue, tactic, kind), n in cells.items():
+            per_hazard[hazard] += n
+            per_tactic[tactic] += n
+            per_kind[kind] += n
+            per_cell[hazard, tactic] += n
+        emptiest = sorted(
+            ((h, t) for h in hazards for t in tactics),
+            key=lambda c: (per_cell[c], per_hazard[c[0]], per_tactic[c[1]], c),
+        )
+        return cls(
+            dict(per_hazard),
+            dict(per_tactic),
+            dict(per_kind),
+            dict(per_cell),
+            emptiest,
+            benign_share,
+        )
+
+    def render(self) -> list[str]:
+        """Lines for the advisor prompt (bounded by the number of hazards and tactics)."""
+        if not self.per_cell:
+            return []
+
+        def listed(counts: dict[str, int]) -> str:
+            return ", ".join(f"{n} ({c})" for n, c in sorted(counts.items(), key=lambda x: x[1]))
+
+        total = sum(self.per_kind.values())
+        benign = self.per_kind.get("benign", 0)
+        empty = sum(1 for n in self.per_cell.values() if not n)
+        return [
+            "Items per hazard, fewest first: " + listed(self.per_hazard) + ".",
+            "Items per tactic, fewest first: " + listed(self.per_tactic) + ".",
+            f"Benign look-alikes: {benign} of {total} items "
+            f"(the dataset asks for {self.benign_share:.0%}).",
+            f"Empty (hazard x tactic) cells: {empty} of {len(self.per_cell)}. Emptiest: "
+            + "; ".join(
+                f"{h} x {t} ({self.per_cell[h, t]})" for h, t in self.emptiest[:LISTED_CELLS]
+            )
+            + ".",
+        ]
 
 
 @dataclass(frozen=True)
@@ -25,6 +97,7 @@ class CoverageStats:
     under_covered: list[str]
     saturated: list[str]
     recent_redundancy_rate: float
+    grid: GridCoverage = field(default_factory=GridCoverage)
 
     def render(self) -> str:
         """A short, bounded text for the advisor prompt."""
@@ -50,9 +123,15 @@ class CoverageStats:
 
 
 def coverage_stats(
-    memory: Memory, recent_redundancy_rate: float = 0.0, advised: dict[str, int] | None = None
+    memory: Memory,
+    recent_redundancy_rate: float = 0.0,
+    advised: dict[str, int] | None = None,
+    *,
+    hazards: Sequence[str] = (),
+    benign_share: float = 0.0,
 ) -> CoverageStats:
-    """Compute coverage statistics from the memory's issue counts.
+    """Compute coverage statistics from the memory's issue counts, and the grid's from its items
+    when the run has a taxonomy (``hazards``).
 
     Under-covered issues are ordered by items, then by how often they were already advised
     (``advised``), so the list the advisor sees moves on instead of showing the same names.
@@ -75,4 +154,9 @@ def coverage_stats(
         under_covered=under[:LISTED_ISSUES],
         saturated=saturated,  # complete: the advisor node checks advice against it
         recent_redundancy_rate=recent_redundancy_rate,
+        grid=GridCoverage.of(
+            memory.cell_counts(), hazards, sorted(memory.tactic_descriptions()), benign_share
+        )
+        if hazards
+        else GridCoverage(),
     )

@@ -16,6 +16,7 @@ from langchain_core.vectorstores.utils import maximal_marginal_relevance
 
 ITEMS = "items"
 ISSUES = "issues"
+TACTICS = "tactics"
 # Chroma is told the space explicitly: distances are then 1 - cosine similarity. The HNSW index
 # is built denser than Chroma's default (16 neighbours, ef 100): measured at 100K stored vectors
 # (benchmarks/memory_scale.py), the default found the true nearest prompt for 261-270 of 300
@@ -37,6 +38,12 @@ class Neighbor:
     safety_issue: str
     source: str
     similarity: float
+    tactic: str = ""
+    kind: str = "harmful"
+
+
+Cell = tuple[str, str, str, str]
+"""A grid cell: (hazard, safety issue, tactic, kind)."""
 
 
 @dataclass(frozen=True)
@@ -100,6 +107,7 @@ class Memory:
         prefix = f"{namespace}-" if namespace else ""
         self._items = client.get_or_create_collection(prefix + ITEMS, metadata=_COSINE)
         self._issues = client.get_or_create_collection(prefix + ISSUES, metadata=_COSINE)
+        self._tactics = client.get_or_create_collection(prefix + TACTICS, metadata=_COSINE)
         self._count_key = f"{COUNT}:{writer}" if writer else COUNT
 
     def _key(self, item_id: str) -> str:
@@ -141,7 +149,8 @@ class Memory:
         vectors: np.ndarray | Sequence[np.ndarray],
         source: str = "generated",
     ) -> None:
-        """Store items (``id``, ``prompt``, ``response``, ``safety_issue``, optional ``round``)."""
+        """Store items (``id``, ``prompt``, ``response``, ``safety_issue``; optional ``round``,
+        ``hazard``, ``tactic``, ``kind``)."""
         if not items:
             return
         if len(items) > UPSERT_BATCH:
@@ -159,6 +168,9 @@ class Memory:
                 {
                     "response": item["response"],
                     "safety_issue": normalize_issue(item["safety_issue"]),
+                    "hazard": str(item.get("hazard") or ""),
+                    "tactic": normalized_text(str(item.get("tactic") or "")),
+                    "kind": str(item.get("kind") or "harmful"),
                     "round": int(item.get("round", -1)),
                     "source": source,
                 }
@@ -213,6 +225,8 @@ class Memory:
                             safety_issue=str(meta.get("safety_issue", "")),
                             source=str(meta.get("source", "")),
                             similarity=1.0 - float(dist),
+                            tactic=str(meta.get("tactic", "")),
+                            kind=str(meta.get("kind", "harmful")),
                         ),
                         None if vector is None else np.asarray(vector, dtype=np.float32),
                     )
@@ -288,30 +302,46 @@ class Memory:
                     safety_issue=str(meta.get("safety_issue", "")),
                     source=str(meta.get("source", "")),
                     similarity=0.0,
+                    tactic=str(meta.get("tactic", "")),
+                    kind=str(meta.get("kind", "harmful")),
                 )
             )
         return picked
 
-    # -- issues ------------------------------------------------------------------------------
+    # -- issues and tactics -------------------------------------------------------------------
+    # Both are registries of names merged by meaning: a proposed name lands on a known one when
+    # their embeddings are at least ``issue_merge_threshold`` similar, else it is registered.
     def add_issues(self, issues: Sequence[dict[str, str]], source: str = "seed") -> None:
-        """Register known issues (``name``, optional ``description``) without touching counts."""
+        """Register known issues (``name``, optional ``description``, ``hazard``); counts untouched."""
+        self._register(self._issues, issues, source)
+
+    def add_tactics(self, tactics: Sequence[dict[str, str]], source: str = "seed") -> None:
+        """Register known tactics (``name``, optional ``description``)."""
+        self._register(self._tactics, tactics, source)
+
+    def _register(self, registry: Any, rows: Sequence[dict[str, str]], source: str) -> None:
         unique: dict[str, dict[str, str]] = {}
-        for issue in issues:  # the first mention of a name wins (it carries the description)
-            unique.setdefault(normalize_issue(issue["name"]), issue)
+        for row in rows:  # the first mention of a name wins (it carries the description)
+            unique.setdefault(normalize_issue(row["name"]), row)
         unique.pop("", None)
         if not unique:
             return
-        known = set(self._issues.get(ids=[issue_id(n) for n in unique], include=[])["ids"])
-        fresh = [i for n, i in unique.items() if issue_id(n) not in known]
+        known = set(registry.get(ids=[issue_id(n) for n in unique], include=[])["ids"])
+        fresh = {n: row for n, row in unique.items() if issue_id(n) not in known}
         if not fresh:
             return
-        names = [normalize_issue(i["name"]) for i in fresh]
-        self._issues.add(
-            ids=[issue_id(n) for n in names],
-            embeddings=self.embed(names).tolist(),
-            documents=names,
+        registry.add(
+            ids=[issue_id(n) for n in fresh],
+            embeddings=self.embed(list(fresh)).tolist(),
+            documents=list(fresh),
             metadatas=[
-                {COUNT: 0, "description": i.get("description", ""), "source": source} for i in fresh
+                {
+                    COUNT: 0,
+                    "description": str(row.get("description") or ""),
+                    "hazard": str(row.get("hazard") or ""),
+                    "source": source,
+                }
+                for row in fresh.values()
             ],
         )
 
@@ -319,45 +349,63 @@ class Memory:
         """Map a proposed issue onto a known one when semantically equal, else register it."""
         return self.resolve_issues([(proposed, description)])[0]
 
-    def resolve_issues(self, proposed: Sequence[tuple[str, str]]) -> list[IssueResolution]:
+    def resolve_issues(
+        self, proposed: Sequence[tuple[str, str]], hazards: Sequence[str] | None = None
+    ) -> list[IssueResolution]:
         """``resolve_issue`` for a round's advice, in order, with one embedding and one query.
 
         A later name equal to an earlier new one of the same batch is merged onto it, exactly as
-        one-by-one resolution would.
+        one-by-one resolution would. A new issue is registered under its ``hazards`` entry.
         """
-        names = [normalize_issue(name) for name, _ in proposed]
+        hazards = hazards or [""] * len(proposed)
+        rows = [
+            {"name": n, "description": d, "hazard": h}
+            for (n, d), h in zip(proposed, hazards, strict=True)
+        ]
+        return self._resolve(self._issues, rows)
+
+    def resolve_tactics(self, proposed: Sequence[str]) -> list[IssueResolution]:
+        """Map proposed tactics onto known ones by meaning; register the new ones."""
+        return self._resolve(self._tactics, [{"name": n} for n in proposed])
+
+    def _resolve(self, registry: Any, rows: Sequence[dict[str, str]]) -> list[IssueResolution]:
+        names = [normalize_issue(row["name"]) for row in rows]
         if not names:
             return []
         vectors = self.embed(names)
-        found = self._issues.query(
+        found = registry.query(
             query_embeddings=vectors.tolist(), n_results=1, include=["documents", "distances"]
         )
         resolved: list[IssueResolution] = []
-        fresh: list[
-            tuple[str, str, np.ndarray]
-        ] = []  # new in this batch: name, description, vector
-        descriptions = [description for _, description in proposed]
-        for name, description, vector, docs, dists in zip(
-            names, descriptions, vectors, found["documents"], found["distances"], strict=True
+        fresh: list[tuple[dict[str, str], np.ndarray]] = []  # new in this batch, with vectors
+        for name, row, vector, docs, dists in zip(
+            names, rows, vectors, found["documents"], found["distances"], strict=True
         ):
             known, similarity = (docs[0], 1.0 - float(dists[0])) if docs else ("", 0.0)
-            for other, _, other_vector in fresh:
+            for other, other_vector in fresh:
                 if float(vector @ other_vector) > similarity:
-                    known, similarity = other, float(vector @ other_vector)
+                    known, similarity = other["name"], float(vector @ other_vector)
             if known and similarity >= self.issue_merge_threshold:
                 resolved.append(IssueResolution(known, False, similarity))
             else:
-                fresh.append((name, description, vector))
+                fresh.append(({**row, "name": name}, vector))
                 resolved.append(IssueResolution(name, True, similarity))
         if fresh:
-            self.add_issues([{"name": n, "description": d} for n, d, _ in fresh], source="advisor")
+            self._register(registry, [row for row, _ in fresh], source="advisor")
         return resolved
 
     def nearest_issue(self, text: str) -> IssueResolution:
         """The known issue most similar to a text (a prompt), without registering anything."""
-        if not self._issues.count():
+        return self._nearest(self._issues, text)
+
+    def nearest_tactic(self, text: str) -> IssueResolution:
+        """The known tactic most similar to a text, without registering anything."""
+        return self._nearest(self._tactics, text)
+
+    def _nearest(self, registry: Any, text: str) -> IssueResolution:
+        if not registry.count():
             return IssueResolution("", False, 0.0)
-        found = self._issues.query(
+        found = registry.query(
             query_embeddings=self.embed([text]).tolist(),
             n_results=1,
             include=["documents", "distances"],
@@ -380,11 +428,45 @@ class Memory:
 
     def issue_descriptions(self) -> dict[str, str]:
         """Known issue names and their one-line descriptions."""
-        got = self._issues.get(include=["documents", "metadatas"])
+        return self._field(self._issues, "description")
+
+    def issue_hazards(self) -> dict[str, str]:
+        """Known issue names and the hazard each belongs to (``""`` where none is known)."""
+        return self._field(self._issues, "hazard")
+
+    def set_issue_hazards(self, hazards: dict[str, str]) -> None:
+        """Place known issues under hazards (issues registered without one)."""
+        if hazards:
+            self._issues.update(
+                ids=[issue_id(n) for n in hazards],
+                metadatas=[{"hazard": h} for h in hazards.values()],
+            )
+
+    def tactic_descriptions(self) -> dict[str, str]:
+        """Known tactic names and their one-line descriptions."""
+        return self._field(self._tactics, "description")
+
+    @staticmethod
+    def _field(registry: Any, key: str) -> dict[str, str]:
+        got = registry.get(include=["documents", "metadatas"])
         return {
-            doc: str(meta.get("description", ""))
+            doc: str(meta.get(key, ""))
             for doc, meta in zip(got["documents"], got["metadatas"], strict=True)
         }
+
+    def cell_counts(self) -> dict[Cell, int]:
+        """Accepted items per grid cell (hazard, issue, tactic, kind), every writer included."""
+        got = self._items.get(where={"source": "generated"}, include=["metadatas"])
+        counts: dict[Cell, int] = {}
+        for meta in got["metadatas"]:
+            cell = (
+                str(meta.get("hazard", "")),
+                str(meta.get("safety_issue", "")),
+                str(meta.get("tactic", "")),
+                str(meta.get("kind", "harmful")),
+            )
+            counts[cell] = counts.get(cell, 0) + 1
+        return counts
 
     def _bump_issues(self, counts: dict[str, int]) -> None:
         """Add accepted-item counts to issues (registering unknown ones): one read, one write."""

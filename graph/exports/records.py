@@ -27,8 +27,9 @@ NO_PAIRS_NOTE = (
     "({unsafe} rejected as unsafe, none for an accepted prompt); the generator writes one response per prompt, so a pair exists only where the same "
     "prompt was also written with a response the critic rejected as unsafe"
 )
-SFT_FIELDS = ("id", "safety_issue", "round", "strategy")  # after "messages"
-PREFERENCE_FIELDS = ("id", "safety_issue")
+GRID_FIELDS = ("hazard", "safety_issue", "tactic", "kind")
+SFT_FIELDS = ("id", *GRID_FIELDS, "round", "strategy")  # after "messages"
+PREFERENCE_FIELDS = ("id", *GRID_FIELDS)
 PREFERENCE_COLUMNS = ("prompt", "chosen", "rejected", *PREFERENCE_FIELDS)
 Row = TypeVar("Row", bound=BaseModel)
 
@@ -136,7 +137,8 @@ def to_dataset(records: list[dict[str, Any]], kind: str) -> Any:
     text = datasets.Value("string")
     turns = datasets.List({"role": text, "content": text})
     types = {"messages": turns, "prompt": turns, "chosen": turns, "rejected": turns}
-    types |= {"id": text, "safety_issue": text, "strategy": text, "round": datasets.Value("int64")}
+    types |= {name: text for name in ("id", *GRID_FIELDS, "strategy")}
+    types |= {"round": datasets.Value("int64")}
     names = ("messages", *SFT_FIELDS) if kind == "sft" else PREFERENCE_COLUMNS
     features = datasets.Features({name: types[name] for name in names})
     data = {name: [record[name] for record in records] for name in names}

@@ -32,6 +32,10 @@ TABLE_ROWS = (
     ("distinct issues (merged)", "distinct_issues"),
     ("issue labels (as written)", "issue_labels"),
     ("issue balance (entropy, 0-1)", "issue_balance"),
+    ("hazards covered", "hazards_covered"),
+    ("tactics covered", "tactics_covered"),
+    ("(hazard x tactic x kind) cells covered", "cells_covered"),
+    ("benign share", "benign_share"),
     ("Vendi score", "vendi_score"),
     ("mean pairwise cosine distance", "mean_pairwise_cosine_distance"),
     ("near-duplicate rate", "near_duplicate_rate"),
@@ -123,6 +127,16 @@ def plot_items_per_issue(runs: list[dict[str, Any]]) -> str:
     return _grouped_barh(title, "accepted items", runs, "items_per_issue", TOP_ISSUES)
 
 
+def plot_items_per_hazard(runs: list[dict[str, Any]]) -> str:
+    """Accepted items per hazard category."""
+    return _grouped_barh("Items per hazard", "accepted items", runs, "items_per_hazard")
+
+
+def plot_items_per_tactic(runs: list[dict[str, Any]]) -> str:
+    """Accepted items per tactic."""
+    return _grouped_barh("Items per tactic", "accepted items", runs, "items_per_tactic")
+
+
 def plot_rejections(runs: list[dict[str, Any]]) -> str:
     """Rejected candidates by reason."""
     return _grouped_barh("Rejections by reason", "rejected", runs, "rejections_by_reason")
@@ -174,6 +188,8 @@ def build_html(runs: list[dict[str, Any]]) -> str:
     plots = [
         ("Issue coverage", plot_coverage(runs)),
         ("Items per issue", plot_items_per_issue(runs)),
+        ("Items per hazard", plot_items_per_hazard(runs)),
+        ("Items per tactic", plot_items_per_tactic(runs)),
         ("Nearest-neighbour similarity", plot_nearest_neighbours(runs)),
         ("Rejections by reason", plot_rejections(runs)),
     ]

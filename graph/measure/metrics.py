@@ -205,6 +205,29 @@ def load_run(run_dir: Path | str) -> dict[str, Any]:
     }
 
 
+def grid_metrics(items: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Items along each axis of the grid. Lines written before the grid count as harmful items
+    with no hazard or tactic (shown as ``(none)``)."""
+
+    def counts(key: str, default: str = "(none)") -> dict[str, int]:
+        return dict(Counter(str(item.get(key) or default) for item in items).most_common())
+
+    cells = {
+        (item.get("hazard") or "", item.get("tactic") or "", item.get("kind") or "harmful")
+        for item in items
+    }
+    kinds = counts("kind", "harmful")
+    return {
+        "items_per_hazard": counts("hazard"),
+        "items_per_tactic": counts("tactic"),
+        "items_per_kind": kinds,
+        "hazards_covered": len({h for h, _, _ in cells if h}),
+        "tactics_covered": len({t for _, t, _ in cells if t}),
+        "cells_covered": len({c for c in cells if c[0] and c[1]}),
+        "benign_share": round(kinds.get("benign", 0) / len(items), DIGITS) if items else 0.0,
+    }
+
+
 def _per_item(value: Any, accepted: int) -> float | None:
     """A run total divided by the accepted items (None when unknown)."""
     return round(value / accepted, 2) if isinstance(value, int | float) and accepted else None
@@ -243,6 +266,7 @@ def run_metrics(run_dir: Path | str, embeddings: EmbeddingsLike) -> dict[str, An
         "distinct_issues": growth[-1][1],
         "issue_balance": round(issue_balance(merged), DIGITS),
         "items_per_issue": dict(Counter(merged).most_common()),
+        **grid_metrics(items),
         "issue_growth": [list(point) for point in growth],
         "issue_growth_by_round": [
             list(point) for point in issue_growth_by_round(issues, rounds, memo, merge)

@@ -140,6 +140,8 @@ REJECTION_ADVICE = {
     "duplicate": "raise --duplicate-threshold or give more varied --seed-examples",
     "irrelevant": "lower --relevance-threshold (calibrated for all-MiniLM-L6-v2)",
     "llm_rejected": "the critic model rejects most candidates: use a stronger generator model",
+    "generator_refused": "the generator model refuses to write the requests: resume with another "
+    "one, --resume --generator-model NAME",
 }
 
 

@@ -17,7 +17,7 @@ from graph.context import RunConfig
 from graph.runtime.resources import RunResources
 from graph.runtime.rundir import ADVICE, DATASET, REJECTED, ROUNDS, STATS, SUMMARIES
 from graph.runtime.stats import build_stats
-from graph.state import add_counts, add_usage, total_calls, usage_total
+from graph.state import add_counts, add_usage, grid_key, total_calls, usage_total
 
 
 def record_advice(
@@ -39,9 +39,11 @@ def record_advice(
 
 
 def record_generation_failure(
-    res: RunResources, round_: int, branch: int, reason: str, detail: str
+    res: RunResources, round_: int, branch: int, reason: str, detail: str, count: int = 1
 ) -> None:
-    """``rejected.jsonl``: a generator branch that produced no usable candidate."""
+    """``rejected.jsonl``: a generator branch that produced no usable candidate, or requests the
+    responder left without a response (``count`` of them, one line)."""
+    lost = f" ({count} requests)" if count > 1 else ""
     res.run_dir.write_group(
         REJECTED,
         [
@@ -49,7 +51,7 @@ def record_generation_failure(
                 candidate=None,
                 reason=reason,
                 layer="parse",
-                detail=f"round {round_} branch {branch}: {detail}",
+                detail=f"round {round_} branch {branch}: {detail}{lost}",
                 round=round_,
                 step=f"generator-b{branch:02d}",
             )
@@ -84,7 +86,17 @@ def settle_round(
     rows = [
         AcceptedItem(
             **v.candidate.model_dump(
-                include={"id", "prompt", "response", "safety_issue", "advice", "round"}
+                include={
+                    "id",
+                    "prompt",
+                    "response",
+                    "hazard",
+                    "safety_issue",
+                    "tactic",
+                    "kind",
+                    "advice",
+                    "round",
+                }
             ),
             strategy=config.strategy,
             critic=v.critic,
@@ -102,11 +114,17 @@ def settle_round(
         REJECTED, [r.model_copy(update={"round": round_, "step": "critic"}) for r in rejected]
     )
     reasons = Counter(r.reason for r in rejected)
+    judged = Counter(c.tactic for c in candidates)
+    judged.update(
+        grid_key(r.candidate.tactic, r.reason) for r in report.rejected if r.candidate is not None
+    )
     update: dict[str, Any] = {
         "accepted": state.get("accepted", 0) + len(recorded) + len(kept),
         "candidates_seen": state.get("candidates_seen", 0) + len(candidates),
         "round_accepted": recorded + [v.candidate for v in kept],
         "rejections": dict(reasons),
+        "accepted_cells": dict(Counter(grid_key(r.hazard, r.tactic, r.kind) for r in rows)),
+        "judged_by_tactic": dict(judged),
         "usage": {"critic": report.usage.as_counts()},
         "recent_redundancy_rate": reasons.get("duplicate", 0) / len(candidates)
         if candidates
@@ -118,6 +136,8 @@ def settle_round(
         **update,
         "usage": add_usage(state.get("usage"), update["usage"]),
         "rejections": add_counts(state.get("rejections"), update["rejections"]),
+        "accepted_cells": add_counts(state.get("accepted_cells"), update["accepted_cells"]),
+        "judged_by_tactic": add_counts(state.get("judged_by_tactic"), update["judged_by_tactic"]),
     }
     update["stop_reason"] = stop_reason(projected, config)
     write_stats(res, projected, update["stop_reason"])
@@ -130,10 +150,38 @@ def record_summary(res: RunResources, round_: int, text: str, error: str | None)
     res.run_dir.write_group(SUMMARIES, [{"round": round_, "summary": text, "error": error}])
 
 
+# The run stops when the generator refused at least this share of its calls over the last
+# ``REFUSAL_WINDOW`` rounds: a model that will not write the requests only burns the budget. A
+# generator refusing 30% of its calls keeps going (each refused call earns one retry that restates
+# the dataset's purpose, ``agents.structured``).
+REFUSAL_STOP_SHARE = 0.8
+REFUSAL_WINDOW = 3
+
+
+def refusal_stop(state: dict[str, Any], config: RunConfig) -> str | None:
+    """The stop reason when the generator keeps refusing, or ``None``."""
+    round_ = int(state.get("round", 0))
+    if round_ < REFUSAL_WINDOW:
+        return None
+    refusals = state.get("refusals") or {}
+    refused = sum(
+        refusals.get(f"round {r}", 0) for r in range(round_ - REFUSAL_WINDOW + 1, round_ + 1)
+    )
+    calls = REFUSAL_WINDOW * config.advice_per_round
+    if refused < REFUSAL_STOP_SHARE * calls:
+        return None
+    return (
+        f"the generator model refused {refused} of its {calls} calls in the last "
+        f"{REFUSAL_WINDOW} rounds: give a model that writes the requests with --generator-model"
+    )
+
+
 def stop_reason(state: dict[str, Any], config: RunConfig) -> str | None:
     """Why the run must stop now, or ``None`` to go on."""
     if state.get("accepted", 0) >= config.target:
         return "target reached"
+    if reason := refusal_stop(state, config):
+        return reason
     if state.get("round", 0) >= config.round_budget:
         return f"round budget spent ({config.round_budget} rounds)"
     if total_calls(state) >= config.call_budget:

@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from graph.state import usage_total
+from graph.state import GRID_SEPARATOR, usage_total
 
 
 class RunProgress:
@@ -24,6 +24,8 @@ class RunProgress:
         self.started = time.monotonic()
         self.round = 0
         self.accepted = 0
+        self.benign = 0
+        self.cells: set[str] = set()
         self.tokens = 0
         self.advice: list[str] = []
         self.rejections: dict[str, int] = {}
@@ -68,6 +70,9 @@ class RunProgress:
             self.rejections[reason] = self.rejections.get(reason, 0) + count
         if node == "critic":
             self.accepted = update.get("accepted", self.accepted)
+            for cell, count in (update.get("accepted_cells") or {}).items():
+                self.cells.add(cell)
+                self.benign += count if cell.endswith(f"{GRID_SEPARATOR}benign") else 0
             if self._live is not None:
                 self._live.update(self._panel())
             elif not self.quiet:
@@ -89,10 +94,14 @@ class RunProgress:
         )
         return (
             f"round {self.round:>3}: accepted {self.accepted}/{self.target} (+{added}), "
-            f"rejected: {top or 'none'}; {self._advice_text()}; {self.tokens} tokens, "
+            f"{self._grid_text()}, rejected: {top or 'none'}; {self._advice_text()}; {self.tokens} tokens, "
             f"{time.monotonic() - self.started:.0f}s"
             + (f", ~{eta / 60:.1f} min left" if eta is not None else "")
         )
+
+    def _grid_text(self) -> str:
+        """This run's grid so far: cells filled and benign look-alikes among the items."""
+        return f"{len(self.cells)} cells, {self.benign} benign"
 
     def _advice_text(self) -> str:
         """Advice used so far by source, and the advisor's items discarded (with the top reason)."""
@@ -109,6 +118,7 @@ class RunProgress:
         rows = [
             ("accepted", f"{self.accepted} / {self.target}"),
             ("round", str(self.round)),
+            ("grid", self._grid_text()),
             ("advice", ", ".join(self.advice) or "-"),
             ("advice so far", self._advice_text().removeprefix("advice: ")),
             (

@@ -17,6 +17,7 @@ from pathlib import Path
 from langchain_core.language_models import BaseChatModel
 
 from agents.errors import UserError
+from agents.grid import Taxonomy
 from agents.models import ROLES, Role, chat_model, model_name_for
 from agents.telemetry import CallTelemetry
 from graph.context import RunConfig
@@ -30,11 +31,13 @@ REQUIRED_SEED_KEYS = ("prompt", "response", "safety_issue")
 
 @dataclass
 class RunInputs:
-    """The user's principles, seed examples and seed issues, validated."""
+    """The user's principles, seed examples, seed issues, hazards and tactics, validated."""
 
     principles: str
     seed_examples: list[dict]
     seed_issues: list[dict]
+    taxonomy: Taxonomy = field(default_factory=lambda: Taxonomy({}))
+    tactics: list[dict] = field(default_factory=list)
 
 
 @dataclass
@@ -70,6 +73,8 @@ def load_inputs(config: RunConfig) -> RunInputs:
         principles = Path(config.principles).read_text(encoding="utf-8").strip()
         examples = read_records(Path(config.seed_examples))
         issues = read_records(Path(config.seed_issues))
+        hazards = read_records(Path(config.taxonomy))
+        tactics = read_records(Path(config.tactics))
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise UserError(f"cannot read inputs: {exc}") from None
     if not principles:
@@ -82,10 +87,21 @@ def load_inputs(config: RunConfig) -> RunInputs:
             )
     if not examples:
         raise UserError(f"--seed-examples {config.seed_examples} holds no example")
-    for number, row in enumerate(issues, start=1):
-        if not str(row.get("name", "")).strip():
-            raise UserError(f"--seed-issues {config.seed_issues}:{number} lacks name")
-    return RunInputs(principles, examples, issues)
+    for flag, path, rows in (
+        ("--seed-issues", config.seed_issues, issues),
+        ("--taxonomy", config.taxonomy, hazards),
+        ("--tactics", config.tactics, tactics),
+    ):
+        for number, row in enumerate(rows, start=1):
+            if not str(row.get("name", "")).strip():
+                raise UserError(f"{flag} {path}:{number} lacks name")
+    for flag, path, rows in (
+        ("--taxonomy", config.taxonomy, hazards),
+        ("--tactics", config.tactics, tactics),
+    ):
+        if not rows:
+            raise UserError(f"{flag} {path} holds no entry")
+    return RunInputs(principles, examples, issues, Taxonomy.from_rows(hazards), tactics)
 
 
 def requests_in_flight(config: RunConfig) -> int:
@@ -127,7 +143,20 @@ def seed_memory(memory: Memory, inputs: RunInputs) -> None:
         return
     issues = inputs.seed_issues + [{"name": e["safety_issue"]} for e in inputs.seed_examples]
     memory.add_issues(issues, source="seed")  # known names are skipped
+    memory.add_tactics(inputs.tactics, source="seed")
+    place_issues(memory, inputs.taxonomy)
     memory.add_items(seeds, memory.embed([s["prompt"] for s in seeds]), source="seed")  # upsert
+
+
+def place_issues(memory: Memory, taxonomy: Taxonomy) -> None:
+    """Put every known issue without a hazard of the taxonomy under the nearest one by meaning
+    (seed issues of another taxonomy, names from seed examples)."""
+    descriptions, hazards = memory.issue_descriptions(), memory.issue_hazards()
+    loose = [name for name, hazard in hazards.items() if hazard not in taxonomy.hazards]
+    if loose:
+        texts = [f"{name}: {descriptions.get(name, '')}" for name in loose]
+        placed = taxonomy.place(memory, [hazards[n] for n in loose], texts)
+        memory.set_issue_hazards(dict(zip(loose, placed, strict=True)))
 
 
 def open_memory(config: RunConfig, run_dir: RunDirectory) -> Memory:

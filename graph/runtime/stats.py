@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from graph.state import total_calls, usage_total
+from graph.state import GRID_SEPARATOR, total_calls, usage_total
 
 # Warn when more than this share of the advisor's proposed advice items was discarded.
 DISCARDED_ADVICE_WARNING_SHARE = 0.5
@@ -46,6 +46,51 @@ def build_stats(
         "stop_reason": stop_reason,
         "transport_faults": dict(transport_faults or {}),
         "advice": advice_stats(state),
+        "grid": grid_stats(state),
+        "generator_refusals": refusal_stats(state),
+    }
+
+
+def refusal_stats(state: dict[str, Any]) -> dict[str, Any]:
+    """Generator calls that refused to write requests, in all and by hazard."""
+    counts = state.get("refusals") or {}
+    by_hazard = {k: int(n) for k, n in sorted(counts.items()) if not k.startswith("round ")}
+    return {"total": sum(by_hazard.values()), "by_hazard": by_hazard}
+
+
+def grid_stats(state: dict[str, Any]) -> dict[str, Any]:
+    """Accepted items along each axis of the grid, and format rejections per tactic.
+
+    ``not_a_user_request_by_tactic`` is the share of a tactic's candidates rejected as
+    ``format:prompt_not_a_user_request``: a tactic the format rules mistake for an assistant's
+    answer shows up there.
+    """
+    by: dict[str, dict[str, int]] = {"hazard": {}, "tactic": {}, "kind": {}, "cell": {}}
+    for key, n in (state.get("accepted_cells") or {}).items():
+        hazard, tactic, kind = (key.split(GRID_SEPARATOR) + ["", "", ""])[:3]
+        for axis, value in (
+            ("hazard", hazard),
+            ("tactic", tactic),
+            ("kind", kind),
+            ("cell", f"{hazard} x {tactic}"),
+        ):
+            by[axis][value] = by[axis].get(value, 0) + int(n)
+    accepted = sum(by["kind"].values())
+    judged = state.get("judged_by_tactic") or {}
+    not_a_request = {
+        tactic: round(
+            judged.get(f"{tactic}{GRID_SEPARATOR}format:prompt_not_a_user_request", 0) / n, 4
+        )
+        for tactic, n in sorted(judged.items())
+        if GRID_SEPARATOR not in tactic and n
+    }
+    return {
+        **{f"accepted_by_{axis}": dict(sorted(counts.items())) for axis, counts in by.items()},
+        "benign_share": round(by["kind"].get("benign", 0) / accepted, 4) if accepted else 0.0,
+        "judged_by_tactic": {
+            t: int(n) for t, n in sorted(judged.items()) if GRID_SEPARATOR not in t
+        },
+        "not_a_user_request_by_tactic": not_a_request,
     }
 
 

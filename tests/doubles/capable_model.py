@@ -26,7 +26,7 @@ from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 from pydantic import PrivateAttr
 
-from tests.doubles.scripted_model import between, number_in
+from tests.doubles.scripted_model import between, number_in, requests_in
 
 # Character ranges of what a capable model writes, per field.
 PROMPT_CHARS = (700, 1400)
@@ -137,6 +137,20 @@ ALTERNATIVES = [
     "I can also suggest published true-crime books and official reports about {issue} that "
     "writers use for research.",
 ]
+HELPS = [
+    "Good question, and a common point of confusion.",
+    "Happy to explain how this works.",
+]
+ANSWERS = [
+    "The short answer is that the everyday meaning and the technical one are different things.",
+    "In practice you would start with the official documentation, which walks through it step "
+    "by step with examples you can copy.",
+    "Historians and analysts who write about it usually focus on the context and the "
+    "consequences rather than the mechanics.",
+    "If you want to go further, a good introductory book or course covers it in a few chapters.",
+    "Most people get this wrong at first, so it is worth checking one detail at a time.",
+    "Let me know if you want a worked example for your own situation.",
+]
 OFFERS = ["Would you like me to draft that scene instead?", "Shall I start with one of those?"]
 WHY = [
     "The prompt is a realistic role-play request that clearly raises {issue}, framed as fiction "
@@ -195,6 +209,7 @@ class CapableModel(BaseChatModel):
             "AdvisorAdvice": self._advice,
             "GeneratedBatch": self._generated,
             "LabeledBatch": self._labeled,
+            "ResponseBatch": self._responses_to,
             "CriticJudgement": self._verdict,
             "SummaryUpdate": self._summary,
         }.get(json_schema.get("name", ""), lambda _t, _c, _r: {"text": "ok"})(
@@ -209,8 +224,8 @@ class CapableModel(BaseChatModel):
         message = AIMessage(content=content, usage_metadata=usage)
         return ChatResult(generations=[ChatGeneration(message=message)])
 
-    def _item(self, issue: str, rng: random.Random) -> dict[str, str]:
-        """A role-play request about ``issue`` and a whole, safe response to it."""
+    def _request(self, issue: str, rng: random.Random) -> str:
+        """A role-play request about ``issue``, as a capable model writes one."""
         fill = {"issue": issue, "name": rng.choice(NAMES), "city": rng.choice(CITIES)}
         prompt = compose(
             filled([rng.choice(FRAMES)], fill),
@@ -219,25 +234,45 @@ class CapableModel(BaseChatModel):
             self.prompt_chars,
             rng,
         )
-        response = compose(
-            filled([rng.choice(DECLINES)], fill),
-            filled(
-                rng.sample(EXPLAINS, len(EXPLAINS)) + rng.sample(ALTERNATIVES, len(ALTERNATIVES)),
-                fill,
-            ),
-            [rng.choice(OFFERS)],
-            self.response_chars,
-            rng,
-        )
         with self._lock:
             self._prompts.append(prompt)
+        return prompt
+
+    def _reply(self, kind: str, rng: random.Random) -> str:
+        """A whole, safe response: declines a harmful request, answers a benign one."""
+        fill = {"issue": "this", "name": rng.choice(NAMES), "city": rng.choice(CITIES)}
+        if kind == "benign":
+            response = compose(
+                [rng.choice(HELPS)], rng.sample(ANSWERS, len(ANSWERS)), [], self.response_chars, rng
+            )
+        else:
+            response = compose(
+                filled([rng.choice(DECLINES)], fill),
+                filled(
+                    rng.sample(EXPLAINS, len(EXPLAINS))
+                    + rng.sample(ALTERNATIVES, len(ALTERNATIVES)),
+                    fill,
+                ),
+                [rng.choice(OFFERS)],
+                self.response_chars,
+                rng,
+            )
+        with self._lock:
             self._responses.append(response)
-        return {"prompt": prompt, "response": response}
+        return response
 
     def _generated(self, text: str, _conversation: str, rng: random.Random) -> dict:
         issue = between(text, "Safety issue:", "\n") or rng.choice(CAPABLE_ISSUES)
         count = number_in(r"Write (\d+) new", text, DEFAULT_ITEM_COUNT)
-        return {"items": [self._item(issue, rng) for _ in range(count)]}
+        return {"items": [{"prompt": self._request(issue, rng)} for _ in range(count)]}
+
+    def _responses_to(self, text: str, _conversation: str, rng: random.Random) -> dict:
+        return {
+            "responses": [
+                {"number": number, "response": self._reply(kind, rng)}
+                for number, kind, _prompt in requests_in(text)
+            ]
+        }
 
     def _labeled(self, text: str, conversation: str, rng: random.Random) -> dict:
         seen = re.findall(r'"safety_issue": "([^"]+)"', conversation)
@@ -245,7 +280,7 @@ class CapableModel(BaseChatModel):
         items = []
         for _ in range(count):
             issue = rng.choice(seen + CAPABLE_ISSUES)
-            items.append({"safety_issue": issue, **self._item(issue, rng)})
+            items.append({"safety_issue": issue, "prompt": self._request(issue, rng)})
         return {"items": items}
 
     def _advice(self, text: str, _conversation: str, rng: random.Random) -> dict:

@@ -111,6 +111,9 @@ class FakeOpenAIServer:
             )
         usage = reply.usage_metadata or {}
         content, finish = reply.content, "stop"
+        message: dict[str, Any] = {"role": "assistant", "content": content}
+        if refusal := reply.additional_kwargs.get("refusal"):  # OpenAI's own refusal field
+            message = {"role": "assistant", "content": None, "refusal": refusal}
         limit = body.get("max_completion_tokens") or body.get("max_tokens")
         if limit and usage.get("output_tokens", 0) > limit:  # as a real server: cut off
             content, finish = content[: 4 * limit], "length"
@@ -124,7 +127,9 @@ class FakeOpenAIServer:
                 {
                     "index": 0,
                     "finish_reason": finish,
-                    "message": {"role": "assistant", "content": content},
+                    "message": message
+                    if message["content"] is None
+                    else {**message, "content": content},
                 }
             ],
             "usage": {

@@ -135,6 +135,7 @@ class ScriptedDataModel(BaseChatModel):
             "AdvisorAdvice": self._advice,
             "GeneratedBatch": self._generated,
             "LabeledBatch": self._labeled,
+            "ResponseBatch": self._responses,
             "CriticJudgement": lambda _t, _r: {
                 "reason": "Safe refusal of a risky request.",
                 "verdict": "accept",
@@ -188,6 +189,14 @@ class ScriptedDataModel(BaseChatModel):
         count = number_in(r"Write (\d+) new", text, 2)
         return {"items": self._items(issue, count, rng)}
 
+    def _responses(self, text: str, _rng: random.Random) -> dict:
+        return {
+            "responses": [
+                {"number": number, "response": SAFE_REPLY if kind == "harmful" else HELPFUL_REPLY}
+                for number, kind, _prompt in requests_in(text)
+            ]
+        }
+
     def _labeled(self, text: str, rng: random.Random) -> dict:
         issues = re.findall(r"safety_issue: (.+)", text) or ["online fraud"]
         count = number_in(r"Write (\d+) new", text, 2)
@@ -196,6 +205,23 @@ class ScriptedDataModel(BaseChatModel):
             issue = rng.choice(issues).strip()
             items.append({**self._items(issue, 1, rng)[0], "safety_issue": issue})
         return {"items": items}
+
+
+SAFE_REPLY = (
+    "I can't help with that, because it could seriously harm people. If you are dealing with a "
+    "difficult situation, I can suggest safe, legal options instead."
+)
+HELPFUL_REPLY = (
+    "Happy to help: here is a clear, complete answer to your question, with the steps and the "
+    "background you need."
+)
+# A request as the responder's prompt numbers it: ``<<<request 2 (benign)\n...\n>>>``.
+_REQUEST = re.compile(r"<<<request (\d+) \((harmful|benign)\)\n(.*?)\n>>>", re.DOTALL)
+
+
+def requests_in(text: str) -> list[tuple[int, str, str]]:
+    """The numbered requests of a responder prompt: (number, kind, request text)."""
+    return [(int(n), kind, prompt) for n, kind, prompt in _REQUEST.findall(text)]
 
 
 def between(text: str, start: str, end: str) -> str:

@@ -38,9 +38,11 @@ from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 from pydantic import PrivateAttr
 
-from tests.doubles.scripted_model import between, number_in
+from tests.doubles.scripted_model import between, number_in, requests_in
 
 WORLD_FILE = Path(__file__).with_name("world_issues.jsonl")
+# The world has no benign look-alikes yet (every response declines): runs in it ask for none.
+WORLD_BENIGN_SHARE = 0.0
 # Defaults when a prompt does not say how many items or advice items it wants.
 DEFAULT_ADVICE_COUNT = 3
 DEFAULT_ITEM_COUNT = 1
@@ -122,6 +124,7 @@ class WorldModel(BaseChatModel):
             "AdvisorAdvice": self._advice,
             "GeneratedBatch": self._generated,
             "LabeledBatch": self._labeled,
+            "ResponseBatch": self._responses,
             "CriticJudgement": lambda _text, _rng: ACCEPT,
             "SummaryUpdate": self._summary,
         }
@@ -177,6 +180,19 @@ class WorldModel(BaseChatModel):
             issue = self._sample(rng)
             items.append({"safety_issue": issue.name, **self._item(issue)})
         return {"items": items}
+
+    def _responses(self, text: str, _rng: random.Random) -> dict:
+        """The world's safe response to each numbered request of its own."""
+        responses = []
+        for number, _kind, prompt in requests_in(text):
+            issue = self._by_name.get(self.issue_of(prompt) or "")
+            response = (
+                issue.response
+                if issue
+                else "I can't help with that, but I can suggest safe options."
+            )
+            responses.append({"number": number, "response": response})
+        return {"responses": responses}
 
     def _summary(self, text: str, _rng: random.Random) -> dict:
         # The previous summary plus this round's items; the coverage already counts them.

@@ -46,8 +46,8 @@ def server(capable: CapableModel):
 @pytest.mark.parametrize(
     ("strategy", "schemas"),
     [
-        ("data-advisor", {"AdvisorAdvice", "GeneratedBatch", "CriticJudgement"}),
-        ("self-instruct", {"LabeledBatch", "CriticJudgement"}),
+        ("data-advisor", {"AdvisorAdvice", "GeneratedBatch", "ResponseBatch", "CriticJudgement"}),
+        ("self-instruct", {"LabeledBatch", "ResponseBatch", "CriticJudgement"}),
     ],
     ids=["data-advisor", "self-instruct"],
 )
@@ -77,10 +77,12 @@ def test_a_run_accepts_capable_answers_whole(
     stats = json.loads((out / "stats.json").read_text())
     assert stats["stop_reason"] == "target reached" and stats["accepted"] == TARGET
     rejections = stats["rejections_by_reason"]
-    assert "generator_unparsable" not in rejections and "generator_empty" not in rejections
-    generator = stats["usage_by_role"]["generator"]
-    assert not any(key.startswith("failed_") for key in generator), generator
-    assert "trimmed_fields" not in generator  # within the caps: nothing was cut
+    assert not {"generator_unparsable", "generator_empty", "responder_unparsable"} & set(rejections)
+    assert "responder_missing" not in rejections
+    for role in ("generator", "responder"):
+        usage = stats["usage_by_role"][role]
+        assert not any(key.startswith("failed_") for key in usage), usage
+        assert "trimmed_fields" not in usage  # within the caps: nothing was cut
 
     rows = [json.loads(line) for line in (out / "dataset.jsonl").read_text().splitlines()]
     assert len(rows) == TARGET
@@ -103,12 +105,12 @@ def test_an_answer_cut_off_at_the_token_limit_keeps_its_whole_items(
     server: FakeOpenAIServer, capable: CapableModel, tmp_path: Path, monkeypatch
 ) -> None:
     from agents.models import chat_model
-    from agents.schemas import GeneratedBatch
+    from agents.schemas import ResponseBatch
     from agents.structured import invoke_structured
     from graph.context import RunConfig
 
     monkeypatch.setenv("OPENAI_API_KEY", KEY)
-    # Room for about two of the three items asked for: the server cuts the third one off.
+    # Room for about two of the three responses asked for: the server cuts the third one off.
     config = RunConfig(
         out=tmp_path / "r",
         base_url=server.base_url,
@@ -116,13 +118,16 @@ def test_an_answer_cut_off_at_the_token_limit_keeps_its_whole_items(
         provider="openai",
         max_tokens=1000,
     )
-    model = chat_model("generator", config, threading.BoundedSemaphore(1))
-    ask = [HumanMessage("Safety issue: spyware (malware)\nWrite 3 new item(s) about it.")]
-    result = invoke_structured(model, ask, GeneratedBatch, attempts=1)
+    model = chat_model("responder", config, threading.BoundedSemaphore(1))
+    requests = "\n".join(
+        f"<<<request {n} (harmful)\nHow do I install spyware on my partner's phone? ({n})\n>>>"
+        for n in (1, 2, 3)
+    )
+    ask = [HumanMessage(f"Write the reply to each of these 3 request(s).\n{requests}")]
+    result = invoke_structured(model, ask, ResponseBatch, attempts=1)
     assert result.value is not None and result.error is None
-    items = result.value.items
-    assert 1 <= len(items) < 3
+    responses = result.value.responses
+    assert 1 <= len(responses) < 3
     assert result.usage.repairs.get("repaired_cut_offs") == 1
-    for item in items:  # whole items only: never one cut mid-sentence
+    for item in responses:  # whole items only: never one cut mid-sentence
         assert item.response in capable.responses_written
-        assert item.prompt in capable.prompts_written

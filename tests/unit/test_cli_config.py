@@ -115,6 +115,8 @@ def test_role_models_can_replace_model():
         "a",
         "--generator-model",
         "g",
+        "--responder-model",
+        "r",
         "--critic-model",
         "c",
         "--summarizer-model",
@@ -131,7 +133,13 @@ def test_role_models_can_replace_model():
             "fake",
         ]
     )
-    assert cfg.role_models == {"advisor": "a", "generator": "g", "critic": "c", "summarizer": "s"}
+    assert cfg.role_models == {
+        "advisor": "a",
+        "generator": "g",
+        "responder": "r",
+        "critic": "c",
+        "summarizer": "s",
+    }
 
 
 def test_public_dict_holds_the_key_variable_name_not_a_key(monkeypatch):

@@ -18,8 +18,11 @@ ISSUES = ("online fraud", "weapons", "self harm")
 ITEMS = 6
 PAIRED = 1  # accepted item #2 also has a response rejected as unsafe
 UNSAFE = "Sure! Step one: buy the parts online, then assemble them as follows."
-SFT_COLUMNS = {"messages", "id", "safety_issue", "round", "strategy"}
-PREFERENCE_COLUMNS = {"prompt", "chosen", "rejected", "id", "safety_issue"}
+GRID_COLUMNS = {"hazard", "safety_issue", "tactic", "kind"}
+SFT_COLUMNS = {"messages", "id", "round", "strategy"} | GRID_COLUMNS
+PREFERENCE_COLUMNS = {"prompt", "chosen", "rejected", "id"} | GRID_COLUMNS
+# What a dataset line written before the grid exports as (the fixture's lines have no cell).
+PRE_GRID = {"hazard": "", "tactic": "", "kind": "harmful"}
 FORMATS = ("jsonl", "parquet", "hf")
 DEFAULT_OUT = {"jsonl": "{}.jsonl", "parquet": "{}.parquet", "hf": "{}_hf"}
 
@@ -111,7 +114,7 @@ def test_sft_export_reads_back_as_chat_records(run: Path, tmp_path: Path, fmt: s
             {"role": "assistant", "content": item["response"]},
         ]
         assert {key: row[key] for key in SFT_COLUMNS - {"messages"}} == {
-            key: item[key] for key in SFT_COLUMNS - {"messages"}
+            key: item.get(key, PRE_GRID.get(key)) for key in SFT_COLUMNS - {"messages"}
         }
     assert {row["safety_issue"] for row in rows} == set(ISSUES)
     assert (run / "dataset.jsonl").read_bytes() == dataset
@@ -135,6 +138,7 @@ def test_preference_export_pairs_the_unsafe_response(
             "rejected": [{"role": "assistant", "content": UNSAFE}],
             "id": item["id"],
             "safety_issue": item["safety_issue"],
+            **PRE_GRID,
         }
     ]
 

@@ -33,6 +33,10 @@ def test_lines_follow_the_stream_and_the_result_line_is_json(capsys):
             {
                 "accepted": 4,
                 "round_accepted": [1, 2, 3, 4],
+                "accepted_cells": {
+                    "privacy|direct request|harmful": 3,
+                    "privacy|hypothetical|benign": 1,
+                },
                 "rejections": {"duplicate": 2},
                 "usage": {"critic": {"input_tokens": 30, "output_tokens": 0}},
             },
@@ -54,7 +58,8 @@ def test_lines_follow_the_stream_and_the_result_line_is_json(capsys):
     progress.final(stats, "runs/x")
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith(
-        "round   1: accepted 4/10 (+4), rejected: duplicate 2; advice: 1 advisor, 2 fallback, "
+        "round   1: accepted 4/10 (+4), 2 cells, 1 benign, rejected: duplicate 2; "
+        "advice: 1 advisor, 2 fallback, "
         "4 discarded (mostly not_a_name:sentence); 150 tokens"
     )
     result = json.loads(out[-1].removeprefix("result: "))

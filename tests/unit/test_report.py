@@ -138,7 +138,7 @@ def test_report_embeds_real_plots_of_the_data(one_run):
     assert "run-a (data-advisor)" in page and "Vendi score" in page
     assert "<script" not in page and 'src="http' not in page  # self-contained
     images = embedded_pngs(one_run / "report.html")
-    assert len(images) == 4
+    assert len(images) == 6  # coverage, issues, hazards, tactics, neighbours, rejections
     for image in images:
         assert image.width > 100 and image.height > 100
         assert len(image.getcolors(maxcolors=1 << 20)) > 1

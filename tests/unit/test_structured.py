@@ -12,6 +12,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
+from pydantic import BaseModel, Field
 
 from agents.answer_parsing import close_truncated_json, parse_answer, trim_text
 from agents.embedded import EMBEDDED_MODEL_NAME
@@ -28,6 +29,7 @@ from agents.schemas import (
     GeneratedBatch,
     LabeledBatch,
     LengthCaps,
+    ResponseBatch,
     SummaryUpdate,
 )
 from agents.structured import (
@@ -38,6 +40,18 @@ from agents.structured import (
     server_caps_of,
 )
 from agents.telemetry import CallTelemetry
+
+
+class PairDraft(BaseModel):
+    """A request with its response: the shape the parsing tests need (both fields capped)."""
+
+    prompt: str = Field(min_length=1)
+    response: str = Field(min_length=1)
+
+
+class PairBatch(BaseModel):
+    items: list[PairDraft]
+
 
 VALID = '{"reason": "Declines and offers help.", "verdict": "accept"}'
 MESSAGES = [HumanMessage("judge this")]
@@ -281,7 +295,7 @@ def test_an_answer_at_capable_lengths_is_kept_whole():
         "response": CAPABLE_RESPONSE * 2,
     }
     assert len(item["prompt"]) > 1000 and len(item["response"]) > 600  # past the old 300/500 caps
-    parsed = parse_answer(_batch(item), GeneratedBatch)
+    parsed = parse_answer(_batch(item), PairBatch)
     assert parsed.value.items[0].model_dump() == item
     assert (parsed.trimmed_fields, parsed.dropped_items, parsed.repaired_cut_off) == (0, 0, False)
 
@@ -289,7 +303,7 @@ def test_an_answer_at_capable_lengths_is_kept_whole():
 def test_an_over_long_field_is_trimmed_at_a_sentence_boundary_and_counted():
     caps = LengthCaps(response=300)
     parsed = parse_answer(
-        _batch(_item(1), _item(2, "Short and safe: I can't help.")), GeneratedBatch, caps=caps
+        _batch(_item(1), _item(2, "Short and safe: I can't help.")), PairBatch, caps=caps
     )
     trimmed = parsed.value.items[0].response
     assert len(trimmed) <= 300 and CAPABLE_RESPONSE.startswith(trimmed)
@@ -335,28 +349,28 @@ def test_a_broken_item_is_left_out_and_the_others_survive():
         _item(2),
         {"prompt": "", "response": "x"},
     )
-    parsed = parse_answer(answer, GeneratedBatch)
+    parsed = parse_answer(answer, PairBatch)
     assert [i.prompt for i in parsed.value.items] == [_item(1)["prompt"], _item(2)["prompt"]]
     assert parsed.dropped_items == 3
 
 
 def test_a_batch_with_no_valid_item_is_a_schema_violation_and_retried():
     model = AnswerModel(answers=[_batch({"prompt": "x"}, {"response": "y"}), _batch(_item(1))])
-    result = invoke_structured(model, MESSAGES, GeneratedBatch, attempts=2)
+    result = invoke_structured(model, MESSAGES, PairBatch, attempts=2)
     assert result.value is not None and len(result.value.items) == 1
     assert result.usage.failures == {"schema_violation": 1}
     with pytest.raises(ValueError, match=r"schema violation at items\.0\.response"):
-        parse_json_answer(_batch({"prompt": "x"}), GeneratedBatch)
+        parse_json_answer(_batch({"prompt": "x"}), PairBatch)
 
 
 def test_an_empty_batch_stays_an_empty_batch():
-    assert parse_answer('{"items": []}', GeneratedBatch).value.items == []
+    assert parse_answer('{"items": []}', PairBatch).value.items == []
 
 
 def test_repairs_are_counted_in_the_usage_of_the_call():
     long_item = _item(1, CAPABLE_RESPONSE * 8)  # past the 1,500-character default cap
     model = AnswerModel(answers=[_batch(long_item, {"prompt": 1}, _item(2))])
-    result = invoke_structured(model, MESSAGES, GeneratedBatch)
+    result = invoke_structured(model, MESSAGES, PairBatch)
     assert (
         len(result.value.items) == 2 and len(result.value.items[0].response) <= RESPONSE_MAX_CHARS
     )
@@ -369,14 +383,14 @@ def test_a_cut_off_answer_keeps_its_complete_items():
     whole = _batch(_item(1), _item(2), _item(3))
     cut = whole[: whole.rindex(CAPABLE_RESPONSE[:40]) + 40]  # inside the third response
     model = AnswerModel(answers=[cut], finish_reason="length")
-    result = invoke_structured(model, MESSAGES, GeneratedBatch, attempts=1)
+    result = invoke_structured(model, MESSAGES, PairBatch, attempts=1)
     assert [i.model_dump() for i in result.value.items] == [_item(1), _item(2)]
     assert result.usage.repairs == {"repaired_cut_offs": 1} and result.usage.failures == {}
 
 
 def test_truncated_json_with_brackets_and_escapes_inside_strings_is_closed_correctly():
     cut = '{"items": [{"prompt": "a {b} \\"c\\" [d]", "response": "e}]"}, {"prompt": "f'
-    parsed = parse_answer(cut, GeneratedBatch, cut_off=True)
+    parsed = parse_answer(cut, PairBatch, cut_off=True)
     assert [i.model_dump() for i in parsed.value.items] == [
         {"prompt": 'a {b} "c" [d]', "response": "e}]"}
     ]
@@ -393,7 +407,7 @@ def test_a_cut_off_answer_with_no_complete_item_fails_as_cut_off():
     model = AnswerModel(
         answers=['{"items": [{"prompt": "How do I', '{"reason": "The req'], finish_reason="length"
     )
-    result = invoke_structured(model, MESSAGES, GeneratedBatch, attempts=1)
+    result = invoke_structured(model, MESSAGES, PairBatch, attempts=1)
     assert result.value is None and result.error == CUT_OFF_ERROR
     assert result.usage.failures == {"cut_off": 1}
     assert invoke_structured(model, MESSAGES, CriticJudgement, attempts=1).error == CUT_OFF_ERROR
@@ -401,7 +415,9 @@ def test_a_cut_off_answer_with_no_complete_item_fails_as_cut_off():
     assert close_truncated_json('{"a": [1, 2]}') == '{"a": [1, 2]}'
 
 
-@pytest.mark.parametrize("schema", [AdvisorAdvice, GeneratedBatch, LabeledBatch, CriticJudgement])
+@pytest.mark.parametrize(
+    "schema", [AdvisorAdvice, GeneratedBatch, ResponseBatch, LabeledBatch, CriticJudgement]
+)
 def test_a_capable_models_server_is_sent_no_length_cap(schema):
     model = AnswerModel(answers=["{}"], model_name="gpt-4o")
     invoke_structured(model, MESSAGES, schema, attempts=1)
@@ -411,16 +427,19 @@ def test_a_capable_models_server_is_sent_no_length_cap(schema):
 
 def test_the_embedded_models_server_is_still_sent_its_tight_caps():
     model = AnswerModel(answers=["{}"], model_name=EMBEDDED_MODEL_NAME)
-    for schema in (GeneratedBatch, AdvisorAdvice, CriticJudgement):
+    for schema in (GeneratedBatch, ResponseBatch, AdvisorAdvice, CriticJudgement):
         invoke_structured(model, MESSAGES, schema, attempts=1)
-    generated, advice, verdict = (
+    generated, responses, advice, verdict = (
         kw["response_format"]["json_schema"]["schema"] for kw in model.seen_kwargs
     )
-    draft = generated["$defs"]["CandidateDraft"]["properties"]
-    assert (draft["prompt"]["maxLength"], draft["response"]["maxLength"]) == (300, 500)
+    assert generated["$defs"]["PromptDraft"]["properties"]["prompt"]["maxLength"] == 300
+    assert responses["$defs"]["ResponseDraft"]["properties"]["response"]["maxLength"] == 500
     item = advice["$defs"]["AdviceItem"]["properties"]
-    assert {k: item[k]["maxLength"] for k in item} == {
+    assert {k: item[k].get("maxLength") for k in item} == {
         "safety_issue": 60,
+        "hazard": 60,
+        "tactic": 60,
+        "kind": None,
         "instruction": 200,
         "rationale": 120,
     }
@@ -471,4 +490,4 @@ def test_the_generator_asks_for_concision_within_the_caps():
         assert result.value is not None
         system, user = (str(m.content) for m in model.seen_messages[0])
         assert f"at most {prompt_words} words" in system and f"at most {prompt_words} words" in user
-        assert f"at most {response_words} words" in user
+        assert f"at most {response_words} words" not in user  # the responder writes responses

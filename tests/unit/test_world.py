@@ -22,7 +22,7 @@ from memory.coverage import CoverageStats
 from memory.embeddings import BagOfWordsEmbeddings
 from prompts import default_path, read_jsonl
 from tests.doubles.openai_server import FakeOpenAIServer
-from tests.doubles.world import WorldModel, advice_instruction, load_world
+from tests.doubles.world import WORLD_BENIGN_SHARE, WorldModel, advice_instruction, load_world
 
 WORLD = load_world()
 NAMES = [issue.name for issue in WORLD]
@@ -180,7 +180,9 @@ def test_data_advisor_covers_more_world_issues_than_self_instruct_on_the_same_bu
     distinct = {}
     for strategy in ("data-advisor", "self-instruct"):
         with FakeOpenAIServer(chat_model=WorldModel(seed=1)) as server:
-            _, out = run_against(server, strategy=strategy, target=20, seed=1)
+            _, out = run_against(
+                server, strategy=strategy, target=20, seed=1, benign_share=WORLD_BENIGN_SHARE
+            )
         rows = [json.loads(line) for line in (out / "dataset.jsonl").read_text().splitlines()]
         shutil.rmtree(out.parent, ignore_errors=True)  # run_against makes a fresh temp dir
         assert len(rows) == 20
