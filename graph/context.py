@@ -154,7 +154,8 @@ class RunConfig(BaseModel):
 
     principles: Path = Field(
         default_factory=lambda: default_path("principles.md"),
-        description="Principles of the dataset: a Markdown, YAML or text file.",
+        description="Principles of the dataset: a policy document as PDF, HTML, DOCX, Markdown, "
+        "YAML or plain text (.pdf .html .htm .docx .md .markdown .txt .yaml .yml).",
     )
     seed_examples: Path = Field(
         default_factory=lambda: default_path("seed_examples.jsonl"),

@@ -25,6 +25,7 @@ from graph.runtime.rundir import CONFIG, DATASET, MEMORY, MEMORY_REF, RunDirecto
 from memory.embeddings import EmbeddingModelMissing, embeddings_for
 from memory.store import Memory
 from prompts import read_records
+from prompts.documents import read_principles
 
 REQUIRED_SEED_KEYS = ("prompt", "response", "safety_issue")
 
@@ -70,15 +71,16 @@ class RunResources:
 def load_inputs(config: RunConfig) -> RunInputs:
     """Read and validate principles and seeds; a bad file is a ``UserError`` naming it."""
     try:
-        principles = Path(config.principles).read_text(encoding="utf-8").strip()
+        principles = read_principles(Path(config.principles))
+    except (OSError, ValueError) as exc:
+        raise UserError(f"--principles {exc}") from None
+    try:
         examples = read_records(Path(config.seed_examples))
         issues = read_records(Path(config.seed_issues))
         hazards = read_records(Path(config.taxonomy))
         tactics = read_records(Path(config.tactics))
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise UserError(f"cannot read inputs: {exc}") from None
-    if not principles:
-        raise UserError(f"--principles {config.principles} is empty")
     for number, row in enumerate(examples, start=1):
         missing = [k for k in REQUIRED_SEED_KEYS if not str(row.get(k, "")).strip()]
         if missing:

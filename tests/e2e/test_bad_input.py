@@ -80,7 +80,18 @@ CASES: list[tuple[str, Callable[[Path, str], list[str]], str]] = [
             str(write(t / "p.md", b"\xff\xfe\x00")),
             *FAKE,
         ],
-        "cannot read inputs",
+        "p.md is not UTF-8 text",
+    ),
+    (
+        "unsupported-principles",
+        lambda t, u: [
+            "--out",
+            str(t / "r"),
+            "--principles",
+            str(write(t / "p.xlsx", b"PK")),
+            *FAKE,
+        ],
+        "unsupported principles format",
     ),
     (
         "missing-seed-examples",
