@@ -94,6 +94,24 @@ CASES: list[tuple[str, Callable[[Path, str], list[str]], str]] = [
         "unsupported principles format",
     ),
     (
+        "taxonomy-entry-without-name",
+        lambda t, u: [
+            "--out",
+            str(t / "r"),
+            "--taxonomy",
+            str(write(t / "h.jsonl", '{"description": "no name"}\n')),
+            *FAKE,
+        ],
+        "h.jsonl:1 lacks name",
+    ),
+    (
+        "empty-tactics",
+        lambda t, u: ["--out", str(t / "r"), "--tactics", str(write(t / "t.jsonl", "")), *FAKE],
+        "holds no entry",
+    ),
+    ("missing-taxonomy", lambda t, u: ["--taxonomy", str(t / "nope.jsonl"), *FAKE], "--taxonomy"),
+    ("benign-share-above-one", lambda t, u: ["--benign-share", "1.5", *FAKE], "--benign-share"),
+    (
         "missing-seed-examples",
         lambda t, u: ["--seed-examples", str(t / "nope.jsonl"), *FAKE],
         "not found",
