@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import heapq
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -32,6 +33,9 @@ class GridCoverage:
     emptiest: list[tuple[str, str]] = field(default_factory=list)
     benign_share: float = 0.0
     """The share of benign look-alikes the run asks for."""
+    emptiest_issue_cells: list[tuple[str, str, int]] = field(default_factory=list)
+    """The (issue, tactic) cells fewest items hold, with their counts (``LISTED_CELLS`` of them):
+    the finest cells the advisor can aim at."""
 
     @classmethod
     def of(
@@ -40,20 +44,31 @@ class GridCoverage:
         hazards: Sequence[str],
         tactics: Sequence[str],
         benign_share: float = 0.0,
+        issues: Sequence[str] = (),
     ) -> GridCoverage:
-        """Coverage from item counts per cell, over the taxonomy's hazards and known tactics."""
+        """Coverage from item counts per cell, over the taxonomy's hazards, known tactics and
+        (for the finest cells) known ``issues``."""
         per_hazard: Counter[str] = Counter({h: 0 for h in hazards})
         per_tactic: Counter[str] = Counter({t: 0 for t in tactics})
         per_kind: Counter[str] = Counter({"harmful": 0, "benign": 0})
         per_cell: Counter[tuple[str, str]] = Counter({(h, t): 0 for h in hazards for t in tactics})
-        for (hazard, _issue, tactic, kind), n in cells.items():
+        per_issue: Counter[str] = Counter()
+        per_issue_cell: Counter[tuple[str, str]] = Counter()
+        for (hazard, issue, tactic, kind), n in cells.items():
             per_hazard[hazard] += n
             per_tactic[tactic] += n
             per_kind[kind] += n
             per_cell[hazard, tactic] += n
+            per_issue[issue] += n
+            per_issue_cell[issue, tactic] += n
         emptiest = sorted(
             ((h, t) for h in hazards for t in tactics),
             key=lambda c: (per_cell[c], per_hazard[c[0]], per_tactic[c[1]], c),
+        )
+        finest = heapq.nsmallest(
+            LISTED_CELLS,
+            ((i, t) for i in issues for t in tactics),
+            key=lambda c: (per_issue_cell[c], per_issue[c[0]], per_tactic[c[1]], c),
         )
         return cls(
             dict(per_hazard),
@@ -62,6 +77,7 @@ class GridCoverage:
             dict(per_cell),
             emptiest,
             benign_share,
+            [(i, t, per_issue_cell[i, t]) for i, t in finest],
         )
 
     def render(self) -> list[str]:
@@ -85,6 +101,15 @@ class GridCoverage:
                 f"{h} x {t} ({self.per_cell[h, t]})" for h, t in self.emptiest[:LISTED_CELLS]
             )
             + ".",
+            *(
+                [
+                    "Emptiest (issue x tactic) cells: "
+                    + "; ".join(f"{i} x {t} ({n})" for i, t, n in self.emptiest_issue_cells)
+                    + "."
+                ]
+                if self.emptiest_issue_cells
+                else []
+            ),
         ]
 
 
@@ -155,7 +180,11 @@ def coverage_stats(
         saturated=saturated,  # complete: the advisor node checks advice against it
         recent_redundancy_rate=recent_redundancy_rate,
         grid=GridCoverage.of(
-            memory.cell_counts(), hazards, sorted(memory.tactic_descriptions()), benign_share
+            memory.cell_counts(),
+            hazards,
+            sorted(memory.tactic_descriptions()),
+            benign_share,
+            issues=[n for n in counts if n not in saturated],
         )
         if hazards
         else GridCoverage(),

@@ -189,3 +189,22 @@ def test_benign_share_zero_holds_only_harmful_items(tmp_path):
     assert run(config, echo=lambda _: None, quiet=True, models=scripted_models(1)) == 0
     rows = [json.loads(line) for line in (config.out / "dataset.jsonl").read_text().splitlines()]
     assert {r["kind"] for r in rows} == {"harmful"}
+
+
+def test_the_finest_cells_the_advisor_sees_are_the_emptiest_issue_tactic_pairs():
+    cells = {
+        ("privacy", "doxxing", "direct request", "harmful"): 2,
+        ("hate", "hate speech", "hypothetical", "harmful"): 1,
+    }
+    grid = GridCoverage.of(
+        cells,
+        ["privacy", "hate"],
+        ["direct request", "hypothetical"],
+        issues=["doxxing", "hate speech"],
+    )
+    assert grid.emptiest_issue_cells[:2] == [
+        ("hate speech", "direct request", 0),
+        ("doxxing", "hypothetical", 0),
+    ]
+    assert grid.emptiest_issue_cells[-1] == ("doxxing", "direct request", 2)
+    assert "Emptiest (issue x tactic) cells: hate speech x direct request (0)" in grid.render()[-1]
