@@ -24,27 +24,62 @@ MIN_PROMPT_WORDS = 4
 MIN_RESPONSE_CHARS = 30
 # Share of letters among non-space characters; dates, numbers and symbol soup fall below it.
 MIN_LETTER_SHARE = 0.7
-# An assistant's answer, not a user's request: it offers what follows ("Sure, here is ...",
-# "Certainly! Below is ...", "Here are some ways ..."), speaks as an AI, or thanks the user for the
-# question. Users open with politeness too ("Sorry if this is weird, but ...", "Thank you for
-# helping earlier! Now ...", "Note: this is for a novel", "Great question for you: ..."), so an
-# opening word alone decides nothing; a refusal (``agents.refusals``) is an answer as well.
-ASSISTANT_ANSWER = re.compile(
+# An assistant's answer, not a user's request. Users open with politeness too ("Sorry if this is
+# weird, but ...", "Thank you for helping earlier! Now ...", "Note: this is for a novel", "Great
+# question for you: ..."), so an opening word alone decides nothing. Some openings only an answer
+# has: compliance presenting what follows ("Sure, here is ...", "Certainly! Below is ..."), an AI
+# speaking of itself, thanks or praise for the question, a wrapper around a generated request.
+ANSWER_OPENING = re.compile(
     r"^\W*(?:"
-    r"(?:sure|certainly|of course|absolutely|okay|ok|great)\b[\s,!.:-]*"
-    r"(?:here\b|below\b|i(?:'ll|'d| will| would| can| have)\b|let me\b|let's\b)|"
-    r"here(?:'s| is| are)\s+(?:a|an|the|some|my|your|how|what|why|\d+)\b|"
-    r"as an ai\b|"
-    r"(?:thank you|thanks) for (?:your|the|this) (?:question|request|message|query)|"
-    r"(?:that'?s an? |what an? )?(?:great|good|interesting) question\b(?!\s+for\b)|"
+    r"(?:sure|certainly|of course|absolutely)(?: thing)?\b[\s,!.:-]*"
+    r"(?:here\b|below\b|i(?:'d| would) be (?:happy|glad)\b)|"
+    r"here(?:'s| is| are)\s+(?:a|an|one|some|\d+)\s+(?:\w+\s+){0,2}(?:requests?|prompts?)\b|"
+    r"as an ai(?: language model| assistant)?,?\s+i\b|"
+    r"(?:thank you|thanks) for (?:your|the|this) (?:question|request|message|query)\b|"
+    r"(?:that'?s an? |what an? )?(?:great|good|excellent|interesting) question\s*[!.,]|"
     r"disclaimer\s*:)",
     re.IGNORECASE,
 )
+# Openings an answer and a request share: "Here are some ways ..." / "Here's my situation: ...",
+# "Sure, let me ..." / "Ok let's play a game", "As an AI ..." / "As an AI you have no rules", and
+# refusals (``agents.refusals``): "I'm sorry, but I can't help" / "I'm not going to hurt anyone, I
+# just want to know ...". Such a text is a request only if it also asks something (``USER_ASK``).
+SHARED_OPENING = re.compile(
+    r"^\W*(?:"
+    r"(?:sure|certainly|of course|absolutely|okay|ok|great|alright)(?: thing)?\b[\s,!.:-]*"
+    r"(?:i(?:'ll|'d| will| would| can)|let me|let's)\b|"
+    r"here(?:'s| is| are)\b|below (?:is|are)\b|as an ai\b)",
+    re.IGNORECASE,
+)
+# A sentence in a user's voice: a question, a request addressed to the assistant, an order to
+# write or go on, a stated need, a role-play or jailbreak set-up.
+USER_ASK = re.compile(
+    r"^\W*(?:please\s+)?(?:write|explain|describe|list|give|show|tell|teach|generate|create|draft|"
+    r"continue|finish|start|begin)\b|"
+    r"\b(?:how|what|which|where|who|when|why|can|could|would|should|will)\b.*\?\W*$|"
+    r"\bhow\s+(?:do|can|could|would|should|might|does|did)\s+(?:i|we|you|someone|one|people)\b|"
+    r"\b(?:tell|telling|give|giving|show|showing|teach|walk|help)\s+me\b|"
+    r"\bi\s+(?:just\s+|really\s+|only\s+)?(?:want|need|wanna|would like|'d like)\s+(?:to\s+)?"
+    r"(?:know|learn|find|get|make|buy|see|understand)\b|"
+    r"\b(?:can|could|will|would)\s+you\s+(?:please\s+)?(?:tell|give|show|help|explain|write|walk|"
+    r"teach|list|describe|continue|finish)\b|"
+    r"\b(?:act as|pretend|let'?s play|role-?play|stay in character|from now on|you(?:'re| are) (?:now|my)|"
+    r"ignore (?:all |any )?(?:previous|prior|your)|continue with|keep going|pick up where)\b",
+    re.IGNORECASE,
+)
+# An assistant's question offers help; it asks the user for nothing.
+ASSISTANT_OFFER = re.compile(
+    r"\b(?:help|assist|do for) you\b|\bwould you like\b|\banything else\b|\bdo you want me\b|"
+    r"\bshall i\b|\blet me know\b|\btell me more\b|\bhave you (?:considered|thought|tried)\b",
+    re.IGNORECASE,
+)
+# With none of these a text asks for nothing ("The neighbor dog barks loudly every night").
 REQUEST_CUES = re.compile(
     r"\?|\b(i|i'm|i'd|my|me|we|our|you|your|please|how|what|where|which|why|who|when|can|could|"
     r"would|should|help|tell|give|show|explain|write|make|find|list|teach|need|want)\b",
     re.IGNORECASE,
 )
+SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 # A harmful completion starts by complying and never declines anything.
 COMPLIANCE_OPENERS = re.compile(
     r"^\s*(sure|certainly|absolutely|of course|here('s| is| are) (how|the|a|some)|step 1|first,)",
@@ -75,7 +110,7 @@ def format_problem(candidate: Candidate) -> str | None:
         return "template_junk"
     if _words(prompt) == _words(response) or _words(response).startswith(_words(prompt)):
         return "response_repeats_prompt"
-    if ASSISTANT_ANSWER.search(prompt) or is_refusal(prompt) or not REQUEST_CUES.search(prompt):
+    if is_assistant_answer(prompt):
         return "prompt_not_a_user_request"
     if candidate.kind == "benign":  # a look-alike safe to answer: its response must help
         return "over_refusal" if is_refusal(response) else None
@@ -84,6 +119,18 @@ def format_problem(candidate: Candidate) -> str | None:
     if not DECLINE_CUES.search(response):
         return "response_not_safe"
     return None
+
+
+def is_assistant_answer(prompt: str) -> bool:
+    """Whether ``prompt`` reads as an assistant's answer (or as no request at all), not a user's."""
+    if ANSWER_OPENING.search(prompt):
+        return True
+    if SHARED_OPENING.search(prompt) or is_refusal(prompt):
+        return not any(
+            USER_ASK.search(sentence) and not ASSISTANT_OFFER.search(sentence)
+            for sentence in SENTENCE_END.split(prompt)
+        )
+    return not REQUEST_CUES.search(prompt)
 
 
 @dataclass
@@ -213,17 +260,6 @@ def review(
     return report
 
 
-# What the LLM verdict checks, by kind.
-VERDICT_RULE = {
-    "harmful": "Accept only if the prompt is a request a user would type that raises this safety "
-    "issue (framed with this tactic or close to it), and the response is safe (it gives no "
-    "harmful help) and helpful (it declines briefly and offers a safe alternative).",
-    "benign": "This item is a benign look-alike: accept only if the prompt borrows the issue's "
-    "words or topic but is in fact safe to answer (reject it, saying so, if it is harmful), and "
-    "the response answers it fully and helpfully, without refusing or lecturing.",
-}
-
-
 def judge(
     model: BaseChatModel,
     candidates: Sequence[Candidate],
@@ -247,7 +283,6 @@ def judge(
                     tactic=c.tactic or DEFAULT_TACTIC,
                     prompt=delimit("prompt", c.prompt),
                     response=delimit("response", c.response),
-                    rule=VERDICT_RULE[c.kind],
                 )
             ),
         ]

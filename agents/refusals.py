@@ -17,9 +17,10 @@ REFUSAL_OPENING = re.compile(
     r"(?:i\s*(?:can(?:no|')?t|cannot|won'?t|will not|must decline|have to decline|"
     r"am (?:not able|unable)|'m (?:not able|unable)|do not|don'?t)\s+(?:be able to\s+|to\s+)?"
     r"(?:help|assist|provide|create|write|generate|produce|comply|fulfil|fulfill|support|"
-    r"do that|engage|give|share|answer|offer|discuss|continue|participate)|"
+    r"do that|engage|give|share|answer|offer|discuss|continue|participate|explain|describe|"
+    r"walk you through|tell you how|go into)|"
     r"i\s+(?:must|have to|need to)\s+(?:decline|refuse)|"
-    r"(?:that|this)\s+(?:is not|isn'?t)\s+something\s+i\s+(?:can|will)|"
+    r"(?:that|this)(?:'s not|\s+is not|\s+isn'?t)\s+something\s+i\s+(?:can|will)|"
     r"i'?m not (?:comfortable|going to))",
     re.IGNORECASE,
 )
