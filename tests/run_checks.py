@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -29,3 +32,14 @@ def assert_no_duplicate_line(out: Path) -> None:
     assert not judged or max(judged.values()) == 1, "the same rejected candidate twice"
     dataset = [r["id"] for r in rows(out, DATASET)]
     assert len(dataset) == len(set(dataset))
+
+
+def run_cli(*args: str, api_key: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """``python -m graph.run ARGS`` in a subprocess, as a user runs it, with the key in its env."""
+    return subprocess.run(
+        [sys.executable, "-m", "graph.run", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "OPENAI_API_KEY": api_key},
+    )

@@ -4,14 +4,12 @@ client reads it off the wire, the run stops in bounded time with one line naming
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 from graph.runtime.ledger import REFUSAL_WINDOW
 from tests.doubles.openai_server import FakeOpenAIServer
 from tests.doubles.refusing_model import RefusingModel
 from tests.doubles.scripted_model import ScriptedDataModel
+from tests.run_checks import run_cli
 
 KEY = "sk-refusals-test"
 
@@ -20,13 +18,7 @@ def test_a_refusal_field_on_the_wire_stops_the_run_with_the_fix(tmp_path):
     model = RefusingModel(inner=ScriptedDataModel(seed=1), rate=1.0, form="refusal")
     out = tmp_path / "run"
     with FakeOpenAIServer(api_key=KEY, chat_model=model) as server:
-        done = subprocess.run(
-            [sys.executable, "-m", "graph.run", "--target", "3", *server.cli_args(out)],
-            capture_output=True,
-            text=True,
-            timeout=300,
-            env={**os.environ, "OPENAI_API_KEY": KEY},
-        )
+        done = run_cli("--target", "3", *server.cli_args(out), api_key=KEY)
     assert done.returncode == 1, done.stderr[-2000:]
     errors = [line for line in (done.stdout + done.stderr).splitlines() if "error:" in line]
     assert len(errors) == 1 and "--generator-model" in errors[0]

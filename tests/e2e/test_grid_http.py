@@ -4,12 +4,10 @@ about the share asked for, and the responder role answers every request."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 from tests.doubles.openai_server import FakeOpenAIServer
 from tests.doubles.scripted_model import ScriptedDataModel
+from tests.run_checks import run_cli
 
 KEY = "sk-grid-test"
 TARGET = 20
@@ -18,23 +16,15 @@ TARGET = 20
 def test_a_run_holds_both_kinds_in_about_the_share_asked_for(tmp_path):
     out = tmp_path / "run"
     with FakeOpenAIServer(api_key=KEY, chat_model=ScriptedDataModel(seed=4)) as server:
-        done = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "graph.run",
-                "--target",
-                str(TARGET),
-                "--benign-share",
-                "0.3",
-                "--seed",
-                "4",
-                *server.cli_args(out),
-            ],
-            capture_output=True,
-            text=True,
-            timeout=300,
-            env={**os.environ, "OPENAI_API_KEY": KEY},
+        done = run_cli(
+            "--target",
+            str(TARGET),
+            "--benign-share",
+            "0.3",
+            "--seed",
+            "4",
+            *server.cli_args(out),
+            api_key=KEY,
         )
     assert done.returncode == 0, done.stderr[-2000:]
     rows = [json.loads(line) for line in (out / "dataset.jsonl").read_text().splitlines()]
