@@ -10,7 +10,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage, SystemMessage
 
 from agents.generator import examples_from
-from agents.grid import Taxonomy, benign_slots, canonical_tactic, kinds_for_round
+from agents.grid import Taxonomy, benign_slots, canonical_tactic, kinds_for_round, known_tactic
 from agents.issue_names import normalize_issue_name, why_not_issue_name
 from agents.schemas import (
     DEFAULT_TACTIC,
@@ -283,7 +283,10 @@ def _resolve_advice(
     resolutions = memory.resolve_issues(
         [(i.safety_issue, i.instruction) for i in proposed], hazards
     )
-    tactics = memory.resolve_tactics([canonical_tactic(i.tactic) for i in proposed])
+    known = list(memory.tactic_descriptions())
+    tactics = memory.resolve_tactics(
+        [known_tactic(canonical_tactic(i.tactic), known) for i in proposed]
+    )
     known_hazards = memory.issue_hazards()
     planned: list[PlannedAdvice] = []
     for item, resolved, hazard, tactic in zip(proposed, resolutions, hazards, tactics, strict=True):

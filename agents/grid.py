@@ -64,10 +64,41 @@ class Taxonomy:
         return ""
 
 
+# Words compared by this many first letters when matching tactic names (see ``known_tactic``).
+TACTIC_STEM = 5
+_TACTIC_STOPWORDS = frozenset(
+    {"a", "an", "and", "as", "by", "e", "g", "eg", "for", "of", "or", "the", "to", "with"}
+)
+
+
 def canonical_tactic(raw: str) -> str:
     """A tactic as models write it ("Role-play / fiction", "**Hypothetical**") in canonical form;
     a missing or unusable name is a direct request."""
     return normalize_issue_name(raw or "") or DEFAULT_TACTIC
+
+
+def known_tactic(proposed: str, known: Sequence[str]) -> str:
+    """The known tactic a proposed name spells out in other words, else ``proposed`` unchanged.
+
+    Capable models name a tactic in their own words ("Role-play / fiction framing", "Urgency &
+    emotional pressure", "Continuation of a prior conversation"), which sentence embeddings place
+    below the merge threshold (all-MiniLM-L6-v2: 0.62-0.77 for those). A known tactic is meant when
+    the proposal holds all of its words, or two of them (words compared by their first
+    ``TACTIC_STEM`` letters, so "continuing" meets "continuation"); the most shared words win.
+    """
+    words = _stems(proposed)
+    best, shared = proposed, 0
+    for name in sorted(known, key=len):
+        theirs = _stems(name)
+        common = len(words & theirs)
+        if theirs and (theirs <= words or common >= 2) and common > shared:
+            best, shared = name, common
+    return best
+
+
+def _stems(name: str) -> frozenset[str]:
+    tokens = re.findall(r"[a-z0-9]+", name.lower())
+    return frozenset(t[:TACTIC_STEM] for t in tokens if t not in _TACTIC_STOPWORDS)
 
 
 def benign_slots(count: int, share: float, benign_items: int, total_items: int) -> int:

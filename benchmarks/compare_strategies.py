@@ -9,8 +9,11 @@ the standard deviation over seeds.
 
 - ``--world`` (default): against the loopback OpenAI-compatible server answering with
   ``tests.doubles.world.WorldModel``, a stand-in for a capable model over a fixed world of ~40
-  safety issues with Zipf-like prevalence; bag-of-words embeddings and their thresholds. Also
-  reports how many of the world's issues the accepted items really cover.
+  safety issues with Zipf-like prevalence, each reachable in four (tactic, kind) cells;
+  bag-of-words embeddings and their thresholds. Also reports, by the world's own truth (the cell
+  each accepted request was written for, not the tool's labels), how many world issues and
+  reachable (issue x tactic x kind) cells the accepted items cover, the balance over tactics and
+  hazards, and the benign share. Default target: 1.25 items per reachable cell.
 - ``--base-url URL --model NAME``: any OpenAI-compatible endpoint (key from ``OPENAI_API_KEY``),
   embedded all-MiniLM-L6-v2 embeddings and the default thresholds. Run directories are kept.
 - ``--embedded``: the embedded SmolLM2-135M (small default target, one seed). Directories kept.
@@ -19,12 +22,14 @@ the standard deviation over seeds.
 from __future__ import annotations
 
 import argparse
+import math
 import shutil
 import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Collection
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -37,16 +42,24 @@ from graph.measure.metrics import load_run, run_metrics
 from graph.run import EXIT_BUDGET, EXIT_OK
 from memory.embeddings import BagOfWordsEmbeddings, embedded_minilm
 from tests.doubles.openai_server import FakeOpenAIServer
-from tests.doubles.world import WORLD_BENIGN_SHARE, WorldModel, load_world
+from tests.doubles.world import WORLD_BENIGN_SHARE, WorldModel, load_world, reachable_cells
+from tests.doubles.world_tactics import TACTICS
 
 STRATEGIES: tuple[Strategy, ...] = ("data-advisor", "self-instruct")
 DEFAULT_TARGET = 60
+# The world's budget per reachable cell: enough to fill each once with a quarter to spare.
+WORLD_ITEMS_PER_CELL = 1.25
 DEFAULT_SEEDS = (1, 2, 3)
 EMBEDDED_TARGET = 5  # the embedded model writes ~1 usable item a minute on 2 cores
 # (metrics key, column title, decimals) of the table, in order.
 COLUMNS = (
-    ("distinct_issues", "distinct issues", 1),
+    ("world_cells_covered", "reachable cells covered", 1),
+    ("world_cells_share", "share of reachable cells", 3),
     ("world_issues_covered", "world issues covered", 1),
+    ("world_tactic_balance", "tactic balance", 3),
+    ("world_hazard_balance", "hazard balance", 3),
+    ("world_benign_share", "benign share", 3),
+    ("distinct_issues", "distinct issue labels", 1),
     ("issue_balance", "issue balance", 3),
     ("vendi_score", "Vendi score", 2),
     ("mean_pairwise_cosine_distance", "mean pairwise cos distance", 3),
@@ -61,7 +74,7 @@ Runner = Callable[..., dict[str, Any]]
 
 
 def world_run(strategy: Strategy, target: int, seed: int) -> dict[str, Any]:
-    """One run in the simulated world; its metrics plus the world issues it really covers."""
+    """One run in the simulated world; its metrics plus what it covers by the world's truth."""
     model = WorldModel(seed=seed)
     with FakeOpenAIServer(chat_model=model) as server:
         _, out = run_against(
@@ -74,11 +87,35 @@ def world_run(strategy: Strategy, target: int, seed: int) -> dict[str, Any]:
         )
     try:
         metrics = run_metrics(out, BagOfWordsEmbeddings())
-        issues = {model.issue_of(item["prompt"]) for item in load_run(out)["items"]}
-        metrics["world_issues_covered"] = len(issues - {None})
+        metrics.update(world_coverage(model, [item["prompt"] for item in load_run(out)["items"]]))
     finally:
         shutil.rmtree(out.parent, ignore_errors=True)
     return metrics
+
+
+def world_coverage(model: WorldModel, prompts: list[str]) -> dict[str, Any]:
+    """What accepted ``prompts`` cover of the world, by the cell each was written for."""
+    reachable = reachable_cells(model.issues)
+    cells = [cell for cell in map(model.cell_of, prompts) if cell is not None]
+    hazard = {issue.name: issue.hazard for issue in model.issues}
+    return {
+        "world_cells_covered": len(set(cells) & reachable),
+        "world_cells_share": len(set(cells) & reachable) / len(reachable),
+        "world_issues_covered": len({cell.issue for cell in cells}),
+        "world_tactic_balance": axis_balance([c.tactic for c in cells], [t.name for t in TACTICS]),
+        "world_hazard_balance": axis_balance(
+            [hazard[c.issue] for c in cells], set(hazard.values())
+        ),
+        "world_benign_share": sum(cell.kind == "benign" for cell in cells) / max(len(cells), 1),
+    }
+
+
+def axis_balance(values: list[str], axis: Collection[str]) -> float:
+    """Normalized Shannon entropy of items over every value of an axis (empty values count):
+    1.0 when items spread evenly over the whole axis, 0.0 when they sit on one value."""
+    counts = Counter(values)
+    shares = [counts[v] / len(values) for v in axis if counts[v]] if values else []
+    return -sum(p * math.log(p) for p in shares) / math.log(len(axis)) if len(axis) > 1 else 0.0
 
 
 def endpoint_run(
@@ -189,10 +226,12 @@ def main(argv: list[str] | None = None) -> int:
             max_rounds=args.max_rounds,
         )
     else:
-        target, seeds = args.target or DEFAULT_TARGET, args.seeds or list(DEFAULT_SEEDS)
+        cells = len(reachable_cells())
+        target = args.target or round(WORLD_ITEMS_PER_CELL * cells)
+        seeds = args.seeds or list(DEFAULT_SEEDS)
         label = (
-            f"simulated world ({len(load_world())} issues, WorldModel over the loopback server), "
-            "bag-of-words embeddings and thresholds"
+            f"simulated world ({len(load_world())} issues, {cells} reachable cells, WorldModel "
+            "over the loopback server), bag-of-words embeddings and thresholds"
         )
         runner = world_run
     started = time.monotonic()
@@ -208,7 +247,10 @@ def main(argv: list[str] | None = None) -> int:
         f"Target {target} accepted items per run{budget}; seeds {' '.join(map(str, seeds))}; mean ± std over seeds"
     )
     if not (args.embedded or args.base_url):
-        print(f"World issues: {len(load_world())}")
+        print(
+            f"World: {len(load_world())} issues, {len(reachable_cells())} reachable "
+            f"(issue x tactic x kind) cells; --benign-share {WORLD_BENIGN_SHARE}"
+        )
     print()
     print(table(results))
     print(f"\nTotal wall time: {time.monotonic() - started:.0f} s")

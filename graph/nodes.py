@@ -36,18 +36,20 @@ def advisor_node(state: LoopState, runtime: Runtime[RunConfig]) -> dict[str, Any
     config, res = runtime.context, resources_of(runtime.context)
     round_ = state.get("round", 0) + 1
     advised = state.get("advised") or {}
+    coverage = coverage_stats(
+        res.memory,
+        state.get("recent_redundancy_rate", 0.0),
+        advised,
+        listed=state.get("listed") or {},
+        hazards=res.inputs.taxonomy.names,
+        benign_share=config.benign_share,
+    )
     plan = plan_round(
         res.models["advisor"],
         res.memory,
         principles=res.inputs.principles,
         summary=state.get("summary", ""),
-        coverage=coverage_stats(
-            res.memory,
-            state.get("recent_redundancy_rate", 0.0),
-            advised,
-            hazards=res.inputs.taxonomy.names,
-            benign_share=config.benign_share,
-        ),
+        coverage=coverage,
         advised=advised,
         count=config.advice_per_round,
         examples_per_prompt=config.examples_per_prompt,
@@ -62,6 +64,7 @@ def advisor_node(state: LoopState, runtime: Runtime[RunConfig]) -> dict[str, Any
         "round": round_,
         "advice": plan.planned,
         "advised": dict(Counter(p.advice.safety_issue for p in plan.planned)),
+        "listed": dict.fromkeys([*coverage.under_covered, *coverage.grid.issue_holdings], 1),
         "advice_sources": dict(Counter(p.source for p in plan.planned)),
         "discarded_advice": plan.discarded,
         "usage": {"advisor": plan.usage.as_counts()},

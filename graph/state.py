@@ -48,6 +48,8 @@ class LoopState(TypedDict, total=False):
     with ``Overwrite([])``)."""
     advised: Annotated[dict[str, int], add_counts]
     """How often each issue has been advised (the fallback prefers the least tried)."""
+    listed: Annotated[dict[str, int], add_counts]
+    """How often each issue was listed to the advisor as under-covered (the list moves on)."""
     advice_sources: Annotated[dict[str, int], add_counts]
     """Advice items used, by source (advisor, fallback, self-instruct), whole run."""
     discarded_advice: Annotated[dict[str, int], add_counts]

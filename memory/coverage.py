@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import heapq
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -19,6 +18,8 @@ LISTED_ISSUES = 8
 LISTED_SATURATED = 20
 # How many of the emptiest (hazard x tactic) cells the advisor sees.
 LISTED_CELLS = 10
+# How many (tactic, kind) cells of each under-covered issue it sees (the fullest ones).
+LISTED_HOLDINGS = 6
 
 
 @dataclass(frozen=True)
@@ -33,9 +34,10 @@ class GridCoverage:
     emptiest: list[tuple[str, str]] = field(default_factory=list)
     benign_share: float = 0.0
     """The share of benign look-alikes the run asks for."""
-    emptiest_issue_cells: list[tuple[str, str, int]] = field(default_factory=list)
-    """The (issue, tactic) cells fewest items hold, with their counts (``LISTED_CELLS`` of them):
-    the finest cells the advisor can aim at."""
+    issue_holdings: dict[str, dict[tuple[str, str], int]] = field(default_factory=dict)
+    """For the least covered issues that hold at least one item (in that order), the (tactic,
+    kind) cells each holds with their items: the finest cells, so the advisor can aim at one an
+    issue lacks (an issue with no item lacks every cell and is listed as under-covered)."""
 
     @classmethod
     def of(
@@ -46,29 +48,23 @@ class GridCoverage:
         benign_share: float = 0.0,
         issues: Sequence[str] = (),
     ) -> GridCoverage:
-        """Coverage from item counts per cell, over the taxonomy's hazards, known tactics and
-        (for the finest cells) known ``issues``."""
+        """Coverage from item counts per cell, over the taxonomy's hazards and known tactics, with
+        the finest cells held by each of ``issues``."""
         per_hazard: Counter[str] = Counter({h: 0 for h in hazards})
         per_tactic: Counter[str] = Counter({t: 0 for t in tactics})
         per_kind: Counter[str] = Counter({"harmful": 0, "benign": 0})
         per_cell: Counter[tuple[str, str]] = Counter({(h, t): 0 for h in hazards for t in tactics})
-        per_issue: Counter[str] = Counter()
-        per_issue_cell: Counter[tuple[str, str]] = Counter()
+        holdings: dict[str, Counter[tuple[str, str]]] = {issue: Counter() for issue in issues}
         for (hazard, issue, tactic, kind), n in cells.items():
             per_hazard[hazard] += n
             per_tactic[tactic] += n
             per_kind[kind] += n
             per_cell[hazard, tactic] += n
-            per_issue[issue] += n
-            per_issue_cell[issue, tactic] += n
+            if issue in holdings:
+                holdings[issue][tactic, kind] += n
         emptiest = sorted(
             ((h, t) for h in hazards for t in tactics),
             key=lambda c: (per_cell[c], per_hazard[c[0]], per_tactic[c[1]], c),
-        )
-        finest = heapq.nsmallest(
-            LISTED_CELLS,
-            ((i, t) for i in issues for t in tactics),
-            key=lambda c: (per_issue_cell[c], per_issue[c[0]], per_tactic[c[1]], c),
         )
         return cls(
             dict(per_hazard),
@@ -77,7 +73,7 @@ class GridCoverage:
             dict(per_cell),
             emptiest,
             benign_share,
-            [(i, t, per_issue_cell[i, t]) for i, t in finest],
+            {issue: dict(held.most_common(LISTED_HOLDINGS)) for issue, held in holdings.items()},
         )
 
     def render(self) -> list[str]:
@@ -103,11 +99,14 @@ class GridCoverage:
             + ".",
             *(
                 [
-                    "Emptiest (issue x tactic) cells: "
-                    + "; ".join(f"{i} x {t} ({n})" for i, t, n in self.emptiest_issue_cells)
-                    + "."
+                    "Cells the least covered issues with items hold (tactic/kind: items): "
+                    + "; ".join(
+                        f"{issue}: " + ", ".join(f"{t}/{k} {n}" for (t, k), n in held.items())
+                        for issue, held in self.issue_holdings.items()
+                    )
+                    + ". Aim at a tactic and kind an issue does not hold yet."
                 ]
-                if self.emptiest_issue_cells
+                if self.issue_holdings
                 else []
             ),
         ]
@@ -152,31 +151,37 @@ def coverage_stats(
     recent_redundancy_rate: float = 0.0,
     advised: dict[str, int] | None = None,
     *,
+    listed: dict[str, int] | None = None,
     hazards: Sequence[str] = (),
     benign_share: float = 0.0,
 ) -> CoverageStats:
     """Compute coverage statistics from the memory's issue counts, and the grid's from its items
     when the run has a taxonomy (``hazards``).
 
-    Under-covered issues are ordered by items, then by how often they were already advised
-    (``advised``), so the list the advisor sees moves on instead of showing the same names.
+    Under-covered issues are ordered by items, then by how often they were already listed to the
+    advisor (``listed``) and advised (``advised``), so the list the advisor sees moves on instead
+    of showing the same names: issues an advisor passes over (one it does not know, say) would
+    otherwise hold the top of the list for the whole run.
     """
-    advised = advised or {}
+    advised, listed = advised or {}, listed or {}
     counts = memory.issue_counts()
     total = sum(counts.values())
     mean = total / len(counts) if counts else 0.0
     saturated = sorted(
         n for n, c in counts.items() if c >= SATURATION_MIN_ITEMS and c > SATURATION_FACTOR * mean
     )
-    under = [
-        n
-        for n, _ in sorted(counts.items(), key=lambda x: (x[1], advised.get(x[0], 0), x[0]))
-        if n not in saturated
-    ]
+
+    def least_first(item: tuple[str, int]) -> tuple[int, int, int, str]:
+        name, items = item
+        return items, listed.get(name, 0), advised.get(name, 0), name
+
+    ordered = [n for n, _ in sorted(counts.items(), key=least_first) if n not in saturated]
+    under = ordered[:LISTED_ISSUES]
+    in_progress = [n for n in ordered if counts[n]][:LISTED_ISSUES]
     return CoverageStats(
         items_per_issue=counts,
         total_items=total,
-        under_covered=under[:LISTED_ISSUES],
+        under_covered=under,
         saturated=saturated,  # complete: the advisor node checks advice against it
         recent_redundancy_rate=recent_redundancy_rate,
         grid=GridCoverage.of(
@@ -184,7 +189,7 @@ def coverage_stats(
             hazards,
             sorted(memory.tactic_descriptions()),
             benign_share,
-            issues=[n for n in counts if n not in saturated],
+            issues=in_progress,
         )
         if hazards
         else GridCoverage(),
