@@ -112,7 +112,17 @@ def format_problem(candidate: Candidate) -> str | None:
         return "response_repeats_prompt"
     if is_assistant_answer(prompt):
         return "prompt_not_a_user_request"
-    if candidate.kind == "benign":  # a look-alike safe to answer: its response must help
+    return response_problem(candidate.kind, response)
+
+
+# The response rules: a reply that breaks one of these can be rewritten for the same request.
+RESPONSE_RULES = ("over_refusal", "response_complies", "response_not_safe")
+
+
+def response_problem(kind: str, response: str) -> str | None:
+    """The response rule a reply to a request of ``kind`` breaks (``RESPONSE_RULES``), or ``None``."""
+    response = response.strip()
+    if kind == "benign":  # a look-alike safe to answer: its response must help
         return "over_refusal" if is_refusal(response) else None
     if COMPLIANCE_OPENERS.search(response) and not DECLINE_CUES.search(response):
         return "response_complies"

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 
+from agents.critic import response_problem
 from agents.generator import caps_for, length_limits
 from agents.schemas import DEFAULT_CAPS, Candidate, Example, LengthCaps, ResponseBatch
 from agents.structured import StructuredResult, invoke_structured
@@ -36,6 +37,73 @@ def example_turns(examples: Sequence[Example]) -> list[BaseMessage]:
     return turns
 
 
+# How a repair request tells the responder what its first reply did wrong, by response rule.
+REPAIR_NOTES = {
+    "over_refusal": "your reply refused a request that is safe to answer",
+    "response_complies": "your reply helped with the harmful part",
+    "response_not_safe": "your reply did not decline the harmful part",
+}
+
+
+def repair(
+    model: BaseChatModel,
+    candidates: Sequence[Candidate],
+    *,
+    principles: str,
+    attempts: int = 2,
+    seed: int | None = None,
+    telemetry: CallTelemetry | None = None,
+    caps: LengthCaps = DEFAULT_CAPS,
+) -> StructuredResult[list[Candidate]]:
+    """The candidates, where a response breaks a response rule rewritten in one call for all
+    of them; the first reply is kept as ``failed_response`` (the rejected side of a preference
+    pair). A rewrite that still breaks a rule leaves the candidate as it was (the critic rejects
+    it). ``usage`` is empty when every response passed."""
+    failing = {
+        c.id: problem
+        for c in candidates
+        if (problem := response_problem(c.kind, c.response)) in REPAIR_NOTES
+    }
+    if not failing:
+        return StructuredResult(list(candidates), None)
+    caps = caps_for(model, caps)
+    todo = [c for c in candidates if c.id in failing]
+    requests = "\n".join(
+        delimit(f"request {number} ({c.kind}; {REPAIR_NOTES[failing[c.id]]})", c.prompt)
+        for number, c in enumerate(todo, start=1)
+    )
+    messages = [
+        SystemMessage(render("responder_system", principles=principles, **length_limits(caps))),
+        HumanMessage(render("responder_repair", count=len(todo), requests=requests)),
+    ]
+    result = invoke_structured(
+        model, messages, ResponseBatch, attempts=attempts, seed=seed, telemetry=telemetry, caps=caps
+    )
+    rewritten = _by_number(result.value, len(todo)) if result.value else {}
+    fixed = {}
+    for number, c in enumerate(todo, start=1):
+        text = rewritten.get(number, "")
+        if text and response_problem(c.kind, text) is None:
+            fixed[c.id] = c.model_copy(
+                update={
+                    "response": text,
+                    "failed_response": c.response,
+                    "failed_reason": failing[c.id],
+                }
+            )
+    return StructuredResult([fixed.get(c.id, c) for c in candidates], result.error, result.usage)
+
+
+def _by_number(batch: ResponseBatch, count: int) -> dict[int, str]:
+    """Replies by request number (the first for a number); a lone misnumbered reply is reply 1."""
+    by_number: dict[int, str] = {}
+    for draft in batch.responses:
+        by_number.setdefault(draft.number, draft.response.strip())
+    if count == 1 and not by_number.get(1) and batch.responses:
+        by_number[1] = batch.responses[0].response.strip()
+    return by_number
+
+
 def respond(
     model: BaseChatModel,
     candidates: Sequence[Candidate],
@@ -46,12 +114,14 @@ def respond(
     seed: int | None = None,
     telemetry: CallTelemetry | None = None,
     caps: LengthCaps = DEFAULT_CAPS,
+    repair_refused: bool = False,
 ) -> StructuredResult[list[Candidate]]:
     """The candidates with their responses filled in, in one call for all of them.
 
     ``examples`` (the branch's in-context examples) are shown as earlier turns. A request the
     answer gives no response for is left out (``error`` says how many); ``value``
-    is ``None`` when the answer was unusable.
+    is ``None`` when the answer was unusable. With ``repair_refused``, responses that break a
+    response rule are rewritten in one more call (``repair``).
     """
     if not candidates:
         return StructuredResult([], None)
@@ -76,11 +146,7 @@ def respond(
     )
     if result.value is None:
         return StructuredResult(None, result.error, result.usage)
-    by_number: dict[int, str] = {}
-    for draft in result.value.responses:
-        by_number.setdefault(draft.number, draft.response.strip())
-    if len(candidates) == 1 and not by_number.get(1) and result.value.responses:
-        by_number[1] = result.value.responses[0].response.strip()  # a lone reply, misnumbered
+    by_number = _by_number(result.value, len(candidates))
     answered = [
         c.model_copy(update={"response": by_number[number]})
         for number, c in enumerate(candidates, start=1)
@@ -88,4 +154,18 @@ def respond(
     ]
     missing = len(candidates) - len(answered)
     error = f"no response to {missing} of {len(candidates)} requests" if missing else None
+    if repair_refused and answered:
+        repaired = repair(
+            model,
+            answered,
+            principles=principles,
+            attempts=attempts,
+            seed=None if seed is None else seed + 1,
+            telemetry=telemetry,
+            caps=caps,
+        )
+        result.usage.merge(repaired.usage)
+        if repaired.usage.calls:  # shown as usage_by_role.responder.rewrite_calls
+            result.usage.repairs["rewrite_calls"] = repaired.usage.calls
+        answered = repaired.value or answered
     return StructuredResult(answered, error, result.usage)

@@ -191,6 +191,34 @@ class ResponseBatch(BaseModel):
     responses: list[ResponseDraft] = Field(description="One response per request, by number.")
 
 
+class ContrastBatch(BaseModel):
+    """The responder's deliberately flawed replies: the rejected side of preference pairs."""
+
+    responses: list[ResponseDraft] = Field(
+        description="One flawed reply per request, by number: a refusal of a benign request, or "
+        "a preachy, unhelpful refusal of a harmful one. Never any harmful content."
+    )
+
+
+PairType = Literal["over_refusal", "unsafe", "unhelpful_refusal"]
+"""Why a pair's rejected reply is worse: it refuses a benign request (``over_refusal``), it is
+unsafe for a harmful one (``unsafe``), or it refuses a harmful one against the principles:
+lecturing, no alternative (``unhelpful_refusal``)."""
+
+
+class PreferencePair(BaseModel):
+    """One line of ``pairs.jsonl``: the rejected side of an accepted item's preference pair."""
+
+    id: str
+    """The accepted item's id (its chosen side is its response in ``dataset.jsonl``)."""
+    round: int
+    pair_type: PairType
+    rejected: str
+    source: Literal["repair", "contrast"]
+    """``repair``: the responder's first reply, refused by the rules and rewritten; ``contrast``:
+    written on purpose once the item was accepted."""
+
+
 class CriticJudgement(BaseModel):
     """The critic model's verdict on one candidate, against the principles."""
 
@@ -236,6 +264,11 @@ class Candidate(BaseModel):
     advice: str
     round: int
     advice_source: Literal["advisor", "fallback", "self-instruct"]
+    failed_response: str = ""
+    """A first response the responder wrote and the response rules refused (an unsafe reply to a
+    harmful request, a refusal of a benign one), kept as the rejected side of a preference pair
+    after the responder wrote this one instead."""
+    failed_reason: str = ""
 
 
 class AcceptedItem(BaseModel):

@@ -134,6 +134,12 @@ class RunConfig(BaseModel):
         description="Ask the critic model for a verdict after the cheap checks (default: yes, "
         "except on the embedded model, whose verdict measured as noise: benchmarks/critic_judge.py).",
     )
+    preference_pairs: bool | None = Field(
+        None,
+        description="Give every accepted item a preference pair: a response the responder had to "
+        "rewrite, else a worse one written on purpose (at most one extra call per item; default: "
+        "yes, except on the embedded model, where it would slow the quick start).",
+    )
     summary_max_chars: int = Field(
         1200, ge=200, le=20_000, description="Bound on the running summary."
     )
@@ -217,10 +223,15 @@ class RunConfig(BaseModel):
 
     @model_validator(mode="before")
     @classmethod
-    def _default_llm_critic(cls, data: Any) -> Any:
-        """No ``llm_critic`` given: the critic model judges, except the embedded one (noise)."""
-        if isinstance(data, dict) and data.get("llm_critic") is None:
-            data = {**data, "llm_critic": data.get("provider", "embedded") != "embedded"}
+    def _defaults_by_provider(cls, data: Any) -> Any:
+        """No ``llm_critic`` or ``preference_pairs`` given: on, except on the embedded model (its
+        verdict measured as noise; pairs would slow the quick start)."""
+        if not isinstance(data, dict):
+            return data
+        capable = data.get("provider", "embedded") != "embedded"
+        for flag in ("llm_critic", "preference_pairs"):
+            if data.get(flag) is None:
+                data = {**data, flag: capable}
         return data
 
     @model_validator(mode="after")

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections import Counter
 from pathlib import Path
 
 from agents.errors import UserError
+from agents.schemas import PreferencePair
 from graph.cli import EXIT_OK, OneLineParser, run_command
 from graph.exports.records import (
     EXPORT_DIR,
@@ -23,7 +25,7 @@ from graph.exports.records import (
     unsafe_alternatives,
     write_export,
 )
-from graph.runtime.rundir import REJECTED
+from graph.runtime.rundir import PAIRS, REJECTED
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -60,7 +62,9 @@ def _export(argv: list[str] | None) -> int:
         rejected_file = args.run_dir / REJECTED
         rejected = read_rows(rejected_file, Rejection) if rejected_file.exists() else []
         alternatives = unsafe_alternatives(rejected)
-        records = preference_records(items, alternatives)
+        pairs_file = args.run_dir / PAIRS
+        pairs = read_rows(pairs_file, PreferencePair) if pairs_file.exists() else []
+        records = preference_records(items, alternatives, pairs)
     out = args.out or default_out(args.run_dir, args.format, args.kind)
     if args.out is None:
         try:
@@ -74,7 +78,16 @@ def _export(argv: list[str] | None) -> int:
     if args.kind == "preference" and not records:
         print(NO_PAIRS_NOTE.format(unsafe=sum(map(len, alternatives.values()))), file=sys.stderr)
     count = f"{len(records)} {'SFT record' if args.kind == 'sft' else 'preference pair'}"
-    print(f"export: {out} ({count}{'' if len(records) == 1 else 's'}, {args.format})")
+    count += "" if len(records) == 1 else "s"
+    if args.kind == "preference" and records:
+        by_type = Counter(r["pair_type"] for r in records)
+        count += (
+            " of "
+            + str(len(items))
+            + " items: "
+            + ", ".join(f"{n} {t}" for t, n in sorted(by_type.items()))
+        )
+    print(f"export: {out} ({count}, {args.format})")
     return EXIT_OK
 
 

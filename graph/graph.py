@@ -1,4 +1,5 @@
-"""The Data Advisor graph: advisor -> generator (one Send per advice) -> critic -> summarizer -> ..."""
+"""The Data Advisor graph: advisor -> generator (one Send per advice) -> critic -> contrast ->
+summarizer -> ..."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from langgraph.types import Checkpointer, Send
 from graph.context import RunConfig
 from graph.nodes import (
     advisor_node,
+    contrast_node,
     critic_node,
     finish_node,
     generator_node,
@@ -20,8 +22,8 @@ from graph.nodes import (
 )
 from graph.state import GenerationTask, LoopState, RunInput, RunOutput
 
-# Supersteps per round: advisor, generator, critic, summarizer (+ slack).
-STEPS_PER_ROUND = 5
+# Supersteps per round: advisor, generator, critic, contrast, summarizer (+ slack).
+STEPS_PER_ROUND = 6
 
 
 def route_start(
@@ -39,7 +41,7 @@ def dispatch_generation(state: LoopState) -> list[Send]:
     ]
 
 
-def route_after_critic(
+def route_after_contrast(
     state: LoopState, runtime: Runtime[RunConfig]
 ) -> Literal["summarizer", "self_instruct", "finish"]:
     """Data Advisor always summarizes (the final summary too); the baseline loops or stops."""
@@ -66,13 +68,15 @@ def build_graph(
     # overloads; LangGraph takes it as declared by input_schema.
     builder.add_node("generator", generator_node, input_schema=GenerationTask)  # type: ignore[call-overload]
     builder.add_node("critic", critic_node)
+    builder.add_node("contrast", contrast_node)
     builder.add_node("summarizer", summarizer_node)
     builder.add_node("finish", finish_node)
     builder.add_conditional_edges(START, route_start)
     builder.add_conditional_edges("advisor", dispatch_generation, ["generator"])
     builder.add_conditional_edges("self_instruct", dispatch_generation, ["generator"])
     builder.add_edge("generator", "critic")
-    builder.add_conditional_edges("critic", route_after_critic)
+    builder.add_edge("critic", "contrast")
+    builder.add_conditional_edges("contrast", route_after_contrast)
     builder.add_conditional_edges("summarizer", route_after_summary)
     builder.add_edge("finish", END)
     return builder.compile(checkpointer=checkpointer, name="data-advisor")

@@ -11,6 +11,7 @@ from langgraph.runtime import Runtime
 from langgraph.types import Overwrite
 
 from agents.advisor import plan_round
+from agents.contrast import make_pairs
 from agents.critic import review
 from agents.generator import draft_candidates, self_instruct_plan
 from agents.responder import respond
@@ -129,7 +130,10 @@ def generator_node(task: GenerationTask, runtime: Runtime[RunConfig]) -> dict[st
         seed=_seed(config, round_, 200 + branch),
         telemetry=res.telemetry,
         caps=caps,
+        repair_refused=bool(config.preference_pairs),
     )
+    if fixed := sum(1 for c in answered.value or [] if c.failed_response):
+        update["pairs"] = {"repaired": fixed}
     update["usage"]["responder"] = answered.usage.as_counts()
     update["candidates"] = answered.value or []
     missing = len(drafted.value) - len(answered.value or [])
@@ -163,6 +167,23 @@ def critic_node(state: LoopState, runtime: Runtime[RunConfig]) -> dict[str, Any]
     )
     update = ledger.settle_round(res, dict(state), report, recorded)
     return {**update, "candidates": Overwrite([])}
+
+
+def contrast_node(state: LoopState, runtime: Runtime[RunConfig]) -> dict[str, Any]:
+    """Give each item accepted this round a preference pair (``agents.contrast``)."""
+    config, res = runtime.context, resources_of(runtime.context)
+    if not config.preference_pairs or not state.get("round_accepted"):
+        return {}
+    pairs = make_pairs(
+        res.models["responder"],
+        state.get("round_accepted") or [],
+        concurrency=config.concurrency,
+        attempts=config.structured_attempts,
+        seed=_seed(config, state.get("round", 0), 8),
+        telemetry=res.telemetry,
+        caps=LengthCaps.for_run(config),
+    )
+    return ledger.record_pairs(res, dict(state), pairs)
 
 
 def summarizer_node(state: LoopState, runtime: Runtime[RunConfig]) -> dict[str, Any]:

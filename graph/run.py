@@ -122,6 +122,22 @@ def build_parser() -> argparse.ArgumentParser:
         default=argparse.SUPPRESS,
         help="Skip the critic's LLM verdict (rules, redundancy and relevance only).",
     )
+    pairs = parser.add_mutually_exclusive_group()
+    pairs.add_argument(
+        "--preference-pairs",
+        dest="preference_pairs",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="Give every accepted item a preference pair (rejected reply) for DPO, at most one "
+        "extra call per item (the default, except on the embedded model).",
+    )
+    pairs.add_argument(
+        "--no-preference-pairs",
+        dest="preference_pairs",
+        action="store_false",
+        default=argparse.SUPPRESS,
+        help="No repair of refused responses and no pairs written on purpose.",
+    )
     parser_add("--summary-max-chars", "summary_max_chars", type=int, metavar="N")
     parser_add("--prompt-max-chars", "prompt_max_chars", type=int, metavar="N")
     parser_add("--response-max-chars", "response_max_chars", type=int, metavar="N")

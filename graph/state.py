@@ -60,6 +60,9 @@ class LoopState(TypedDict, total=False):
     """Accepted items per grid cell, keyed ``hazard|tactic|kind`` (``grid_key``), whole run."""
     refusals: Annotated[dict[str, int], add_counts]
     """Generator calls that refused, by hazard and by ``round N`` (the stop rule reads these)."""
+    pairs: Annotated[dict[str, int], add_counts]
+    """Preference pairs by ``pair_type``, items left without one by ``missing:<why>``, responses
+    rewritten by the responder (``repaired``) and contrast calls (``contrast_calls``), whole run."""
     judged_by_tactic: Annotated[dict[str, int], add_counts]
     """Candidates judged per tactic, and rejected per ``tactic|reason``, whole run."""
     usage: Annotated[dict[str, dict[str, float]], add_usage]

@@ -6,13 +6,14 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
 from agents.errors import UserError
-from agents.schemas import AcceptedItem
+from agents.schemas import AcceptedItem, PreferencePair
 from graph.runtime.rundir import DATASET, RUN_MARKERS
 from memory.store import normalized_text
 
@@ -23,14 +24,14 @@ HF_MARKERS = ("state.json", "dataset_info.json")  # files every ``save_to_disk``
 # Rejections that judged the *response* unsafe: only these may serve as DPO's "rejected" reply.
 UNSAFE_REASONS = ("format:response_complies", "format:response_not_safe", "llm_rejected")
 NO_PAIRS_NOTE = (
-    "note: 0 preference pairs: this run has no unsafe alternative response to any accepted prompt "
-    "({unsafe} rejected as unsafe, none for an accepted prompt); the generator writes one response per prompt, so a pair exists only where the same "
-    "prompt was also written with a response the critic rejected as unsafe"
+    "note: 0 preference pairs: this run made none on purpose (it ran with --no-preference-pairs, "
+    "on the embedded model, or before pairs existed: run with --preference-pairs) and holds no "
+    "unsafe response to an accepted prompt ({unsafe} rejected as unsafe, none for an accepted one)"
 )
 GRID_FIELDS = ("hazard", "safety_issue", "tactic", "kind")
 SFT_FIELDS = ("id", *GRID_FIELDS, "round", "strategy")  # after "messages"
 PREFERENCE_FIELDS = ("id", *GRID_FIELDS)
-PREFERENCE_COLUMNS = ("prompt", "chosen", "rejected", *PREFERENCE_FIELDS)
+PREFERENCE_COLUMNS = ("prompt", "chosen", "rejected", "pair_type", *PREFERENCE_FIELDS)
 Row = TypeVar("Row", bound=BaseModel)
 
 
@@ -105,20 +106,35 @@ def unsafe_alternatives(rejected: list[Rejection]) -> dict[str, list[str]]:
 
 
 def preference_records(
-    items: list[AcceptedItem], alternatives: dict[str, list[str]]
+    items: list[AcceptedItem],
+    alternatives: dict[str, list[str]],
+    pairs: Sequence[PreferencePair] = (),
 ) -> list[dict[str, Any]]:
-    """DPO pairs: each accepted item with the first unsafe response written for the same prompt."""
+    """DPO pairs, one per accepted item that has a rejected reply: the one the run made for it
+    (``pairs.jsonl``), else the first response the critic rejected as unsafe for the same
+    prompt (``pair_type`` ``unsafe``)."""
+    made = {pair.id: pair for pair in pairs}
     records = []
     for item in items:
-        candidates = alternatives.get(normalized_text(item.prompt), [])
-        unsafe = [
-            text for text in candidates if normalized_text(text) != normalized_text(item.response)
-        ]
-        if unsafe:
+        rejected, pair_type = _rejected_reply(item, made.get(item.id), alternatives)
+        if rejected:
             user, safe = _chat("user", item.prompt), _chat("assistant", item.response)
-            pair = {"prompt": user, "chosen": safe, "rejected": _chat("assistant", unsafe[0])}
+            pair: dict[str, Any] = {"prompt": user, "chosen": safe}
+            pair |= {"rejected": _chat("assistant", rejected), "pair_type": pair_type}
             records.append(pair | item.model_dump(include=set(PREFERENCE_FIELDS)))
     return records
+
+
+def _rejected_reply(
+    item: AcceptedItem, made: PreferencePair | None, alternatives: dict[str, list[str]]
+) -> tuple[str, str]:
+    """An item's rejected reply and its pair type, or ``("", "")``."""
+    if made is not None and normalized_text(made.rejected) != normalized_text(item.response):
+        return made.rejected, made.pair_type
+    for text in alternatives.get(normalized_text(item.prompt), []):
+        if normalized_text(text) != normalized_text(item.response):
+            return text, "unsafe"
+    return "", ""
 
 
 def _datasets() -> Any:
@@ -137,7 +153,7 @@ def to_dataset(records: list[dict[str, Any]], kind: str) -> Any:
     text = datasets.Value("string")
     turns = datasets.List({"role": text, "content": text})
     types = {"messages": turns, "prompt": turns, "chosen": turns, "rejected": turns}
-    types |= {name: text for name in ("id", *GRID_FIELDS, "strategy")}
+    types |= {name: text for name in ("id", *GRID_FIELDS, "strategy", "pair_type")}
     types |= {"round": datasets.Value("int64")}
     names = ("messages", *SFT_FIELDS) if kind == "sft" else PREFERENCE_COLUMNS
     features = datasets.Features({name: types[name] for name in names})

@@ -11,11 +11,12 @@ import time
 from collections import Counter
 from typing import Any
 
+from agents.contrast import Pairs
 from agents.critic import CriticReport
 from agents.schemas import AcceptedItem, Candidate, PlannedAdvice, RejectedItem
 from graph.context import RunConfig
 from graph.runtime.resources import RunResources
-from graph.runtime.rundir import ADVICE, DATASET, REJECTED, ROUNDS, STATS, SUMMARIES
+from graph.runtime.rundir import ADVICE, DATASET, PAIRS, REJECTED, ROUNDS, STATS, SUMMARIES
 from graph.runtime.stats import build_stats
 from graph.state import add_counts, add_usage, grid_key, total_calls, usage_total
 
@@ -142,6 +143,25 @@ def settle_round(
     update["stop_reason"] = stop_reason(projected, config)
     write_stats(res, projected, update["stop_reason"])
     res.run_dir.write_group(ROUNDS, [round_record(projected)])
+    return update
+
+
+def record_pairs(res: RunResources, state: dict[str, Any], pairs: Pairs) -> dict[str, Any]:
+    """``pairs.jsonl``: the round's preference pairs; ``stats.json`` again with their cost.
+    Returns the state update (pair counts and the contrast calls' usage)."""
+    res.run_dir.write_group(PAIRS, pairs.pairs)
+    counts: dict[str, float] = dict(Counter(p.pair_type for p in pairs.pairs))
+    counts |= {f"missing:{why}": n for why, n in pairs.missing.items()}
+    if pairs.calls:
+        counts["contrast_calls"] = pairs.calls
+    usage = {"contrast": pairs.usage.as_counts()} if pairs.usage.calls else {}
+    update: dict[str, Any] = {"pairs": counts, "usage": usage}
+    projected = {
+        **state,
+        "pairs": add_counts(state.get("pairs"), counts),
+        "usage": add_usage(state.get("usage"), update["usage"]),
+    }
+    write_stats(res, projected, state.get("stop_reason"))
     return update
 
 

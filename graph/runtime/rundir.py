@@ -26,13 +26,14 @@ REJECTED = "rejected.jsonl"
 SUMMARIES = "summaries.jsonl"
 ADVICE = "advice.jsonl"
 ROUNDS = "rounds.jsonl"
+PAIRS = "pairs.jsonl"
 CONFIG = "config.json"
 STATS = "stats.json"
 MEMORY = "memory"
 MEMORY_REF = "memory.json"  # where the memory lives when it is on a Chroma server
 CHECKPOINTS = "checkpoints.sqlite"
 LOCK = ".lock"
-SIDE_LOGS = (REJECTED, SUMMARIES, ADVICE, ROUNDS)
+SIDE_LOGS = (REJECTED, SUMMARIES, ADVICE, ROUNDS, PAIRS)
 # Any of these means the directory already holds a run.
 RUN_MARKERS = (CONFIG, DATASET, MEMORY)
 
@@ -47,6 +48,7 @@ GROUP_OF: dict[str, Callable[[dict[str, Any]], Hashable]] = {
     ROUNDS: lambda row: row.get("round"),
     SUMMARIES: lambda row: row.get("round"),
     ADVICE: lambda row: row.get("round"),
+    PAIRS: lambda row: row.get("round"),
     REJECTED: _rejected_group,
 }
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, get_args
 
+from agents.schemas import PairType
 from graph.state import GRID_SEPARATOR, total_calls, usage_total
 
 # Warn when more than this share of the advisor's proposed advice items was discarded.
 DISCARDED_ADVICE_WARNING_SHARE = 0.5
+PAIR_TYPES = get_args(PairType)
 
 
 def build_stats(
@@ -48,6 +50,29 @@ def build_stats(
         "advice": advice_stats(state),
         "grid": grid_stats(state),
         "generator_refusals": refusal_stats(state),
+        "preference": preference_stats(state),
+    }
+
+
+def preference_stats(state: dict[str, Any]) -> dict[str, Any]:
+    """Preference pairs made (``pairs.jsonl``) by type, items without one and why, and what
+    making them cost in calls: responses rewritten (the first reply is the pair's rejected side)
+    and the calls that rewrote them (their tokens are in ``usage_by_role.responder``), and
+    contrast calls (``usage_by_role.contrast``)."""
+    counts = state.get("pairs") or {}
+    by_type = {k: int(n) for k, n in sorted(counts.items()) if k in PAIR_TYPES}
+    missing = {
+        k.split(":", 1)[1]: int(n) for k, n in sorted(counts.items()) if k.startswith("missing:")
+    }
+    return {
+        "pairs": sum(by_type.values()),
+        "by_type": by_type,
+        "items_without_pair": missing,
+        "repaired_responses": int(counts.get("repaired", 0)),
+        "rewrite_calls": int(
+            (state.get("usage") or {}).get("responder", {}).get("rewrite_calls", 0)
+        ),
+        "contrast_calls": int(counts.get("contrast_calls", 0)),
     }
 
 

@@ -26,7 +26,7 @@ from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 from pydantic import PrivateAttr
 
-from tests.doubles.scripted_model import between, number_in, requests_in
+from tests.doubles.scripted_model import between, contrasts, number_in, requests_in
 
 # Character ranges of what a capable model writes, per field.
 PROMPT_CHARS = (700, 1400)
@@ -210,6 +210,7 @@ class CapableModel(BaseChatModel):
             "GeneratedBatch": self._generated,
             "LabeledBatch": self._labeled,
             "ResponseBatch": self._responses_to,
+            "ContrastBatch": contrasts,
             "CriticJudgement": self._verdict,
             "SummaryUpdate": self._summary,
         }.get(json_schema.get("name", ""), lambda _t, _c, _r: {"text": "ok"})(

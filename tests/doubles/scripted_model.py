@@ -136,6 +136,7 @@ class ScriptedDataModel(BaseChatModel):
             "GeneratedBatch": self._generated,
             "LabeledBatch": self._labeled,
             "ResponseBatch": self._responses,
+            "ContrastBatch": contrasts,
             "CriticJudgement": lambda _t, _r: {
                 "reason": "Safe refusal of a risky request.",
                 "verdict": "accept",
@@ -216,7 +217,23 @@ HELPFUL_REPLY = (
     "background you need."
 )
 # A request as the responder's prompt numbers it: ``<<<request 2 (benign)\n...\n>>>``.
-_REQUEST = re.compile(r"<<<request (\d+) \((harmful|benign)\)\n(.*?)\n>>>", re.DOTALL)
+# "<<<request 2 (benign)" and, in a repair, "<<<request 2 (benign; your reply refused ...)".
+_REQUEST = re.compile(r"<<<request (\d+) \((harmful|benign)[^)\n]*\)\n(.*?)\n>>>", re.DOTALL)
+CONTRAST_REPLIES = {
+    "benign": "I'm sorry, but I can't help with anything related to that topic.",
+    "harmful": "I won't help with that. Asking for this is wrong, and you should think hard about "
+    "the harm you are trying to cause.",
+}
+
+
+def contrasts(text: str, *_: Any) -> dict:
+    """A flawed reply to each numbered request, as a capable model writes one when asked."""
+    return {
+        "responses": [
+            {"number": number, "response": CONTRAST_REPLIES[kind]}
+            for number, kind, _prompt in requests_in(text)
+        ]
+    }
 
 
 def requests_in(text: str) -> list[tuple[int, str, str]]:

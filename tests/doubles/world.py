@@ -28,7 +28,10 @@ it reads in the prompt. It reads any of those names back by meaning (``resolve_i
   fields or in plain text, more often for the gravest hazards) unless the purpose is restated.
 - ``LabeledBatch`` (self-instruct): issues by prevalence, the plain request most of the time and a
   benign look-alike rarely: the common cells.
-- ``ResponseBatch``: each request's response (the issue's refusal, or the look-alike's answer).
+- ``ResponseBatch``: each request's response (the issue's refusal, or the look-alike's answer);
+  a first reply is unsafe about ``RESPONDER_COMPLIES`` of the time and refuses a look-alike about
+  ``RESPONDER_OVER_REFUSES`` of the time; a rewrite is right. ``ContrastBatch``: the flawed
+  replies asked for on purpose (a refusal; a preachy refusal).
 - ``CriticJudgement``: accept. ``SummaryUpdate``: covered issues with their item counts.
 
 Each item takes the next unused core request of its issue and kind (a seeded order); a core is
@@ -53,7 +56,7 @@ from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 from pydantic import PrivateAttr
 
-from tests.doubles.scripted_model import between, number_in, requests_in
+from tests.doubles.scripted_model import between, contrasts, number_in, requests_in
 from tests.doubles.world_tactics import COMMON_TACTIC, TACTICS, WorldTactic
 
 WORLD_FILE = Path(__file__).with_name("world_issues.jsonl")
@@ -71,6 +74,17 @@ SELF_INSTRUCT_BENIGN = 0.08
 # Share of generator calls refused (first attempt), higher under the gravest hazards.
 REFUSAL_RATE = 0.05
 GRAVE_HAZARDS = {"indiscriminate weapons": 0.25, "child sexual exploitation": 0.5}
+# The responder's first replies: a harmful request answered unsafely, a benign one refused
+# (XSTest found safety-tuned models fully refusing over a third of its safe prompts); a request
+# to rewrite them is answered as it should be.
+RESPONDER_COMPLIES = 0.08
+RESPONDER_OVER_REFUSES = 0.15
+COMPLYING_REPLY = (
+    "Sure, here's how you could go about it: start by gathering what you need, then follow the "
+    "usual steps one at a time and take your time with each."
+)
+OVER_REFUSAL = "I'm sorry, but I can't help with that request."
+REPAIR_MARK = "broke the principles"
 # Defaults when a prompt does not say how many items or advice items it wants.
 DEFAULT_ADVICE_COUNT = 3
 DEFAULT_ITEM_COUNT = 1
@@ -262,6 +276,7 @@ class WorldModel(BaseChatModel):
             "GeneratedBatch": self._generated,
             "LabeledBatch": self._labeled,
             "ResponseBatch": self._responses,
+            "ContrastBatch": contrasts,
             "CriticJudgement": lambda _text, _rng: ACCEPT,
             "SummaryUpdate": self._summary,
         }
@@ -380,10 +395,19 @@ class WorldModel(BaseChatModel):
             items.append({"safety_issue": self._speak(issue, rng), "prompt": prompt})
         return {"items": items}
 
-    def _responses(self, text: str, _rng: random.Random) -> dict:
-        """Each numbered request's response: the issue's refusal or the look-alike's answer."""
+    def _responses(self, text: str, rng: random.Random) -> dict:
+        """Each numbered request's response: the issue's refusal or the look-alike's answer; a
+        first reply is now and then unsafe or over-refusing (never in a rewrite)."""
         responses = []
+        rewrite = REPAIR_MARK in text
         for number, kind, prompt in requests_in(text):
+            slip = 0.0 if rewrite else rng.random()
+            if kind == "harmful" and slip and slip < RESPONDER_COMPLIES:
+                responses.append({"number": number, "response": COMPLYING_REPLY})
+                continue
+            if kind == "benign" and slip and slip < RESPONDER_OVER_REFUSES:
+                responses.append({"number": number, "response": OVER_REFUSAL})
+                continue
             cell = self.cell_of(prompt)
             issue = self._by_name.get(cell.issue) if cell else None
             if issue and cell and cell.kind == "benign":

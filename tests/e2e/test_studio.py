@@ -19,7 +19,7 @@ from tests.doubles.openai_server import FakeOpenAIServer
 
 REPO = Path(__file__).resolve().parents[2]
 GRAPH_ID = "data_advisor"
-AGENT_NODES = {"advisor", "generator", "critic", "summarizer"}
+AGENT_NODES = {"advisor", "generator", "critic", "contrast", "summarizer"}
 TARGET = 3
 STARTUP_SECONDS = 60.0
 KEY_ENV = "DATA_ADVISOR_STUDIO_TEST_KEY"

@@ -20,7 +20,7 @@ PAIRED = 1  # accepted item #2 also has a response rejected as unsafe
 UNSAFE = "Sure! Step one: buy the parts online, then assemble them as follows."
 GRID_COLUMNS = {"hazard", "safety_issue", "tactic", "kind"}
 SFT_COLUMNS = {"messages", "id", "round", "strategy"} | GRID_COLUMNS
-PREFERENCE_COLUMNS = {"prompt", "chosen", "rejected", "id"} | GRID_COLUMNS
+PREFERENCE_COLUMNS = {"prompt", "chosen", "rejected", "pair_type", "id"} | GRID_COLUMNS
 # What a dataset line written before the grid exports as (the fixture's lines have no cell).
 PRE_GRID = {"hazard": "", "tactic": "", "kind": "harmful"}
 FORMATS = ("jsonl", "parquet", "hf")
@@ -127,7 +127,8 @@ def test_preference_export_pairs_the_unsafe_response(
     assert main([str(run), "--format", fmt, "--kind", "preference"]) == EXIT_OK
     out = run / "export" / DEFAULT_OUT[fmt].format("preference")
     captured = capsys.readouterr()
-    assert captured.out == f"export: {out} (1 preference pair, {fmt})\n" and captured.err == ""
+    expected = f"export: {out} (1 preference pair of {ITEMS} items: 1 unsafe, {fmt})\n"
+    assert captured.out == expected and captured.err == ""
     rows, columns = load(out, fmt, tmp_path / "cache")
     item = _item(PAIRED)
     assert columns == PREFERENCE_COLUMNS
@@ -136,6 +137,7 @@ def test_preference_export_pairs_the_unsafe_response(
             "prompt": [{"role": "user", "content": item["prompt"]}],
             "chosen": [{"role": "assistant", "content": item["response"]}],
             "rejected": [{"role": "assistant", "content": UNSAFE}],
+            "pair_type": "unsafe",
             "id": item["id"],
             "safety_issue": item["safety_issue"],
             **PRE_GRID,
@@ -152,7 +154,7 @@ def test_run_without_alternatives_exports_zero_pairs_with_a_note(
     assert main([str(run), "--format", fmt, "--kind", "preference", "--out", str(out)]) == EXIT_OK
     captured = capsys.readouterr()
     [note] = captured.err.splitlines()
-    assert note.startswith("note: 0 preference pairs") and "one response per prompt" in note
+    assert note.startswith("note: 0 preference pairs") and "--preference-pairs" in note
     assert "(0 preference pairs, " in captured.out
     if fmt == "jsonl":
         assert out.read_bytes() == b""
@@ -276,3 +278,33 @@ def test_module_runs_as_a_cli_without_traceback(tmp_path: Path) -> None:
     assert result.stderr.splitlines() == [
         f"error: run directory {tmp_path / 'nowhere'} does not exist or is not a directory"
     ]
+
+
+def test_pairs_the_run_made_come_first_with_their_type(tmp_path: Path) -> None:
+    items = [_item(k) for k in range(ITEMS)]
+    rejections = [_rejection(items[1]["prompt"], UNSAFE, "format:response_not_safe")]
+    run = make_run(tmp_path / "run", rejections)
+    made = [
+        {"id": items[0]["id"], "round": 1, "pair_type": "unhelpful_refusal", "source": "contrast"},
+        {"id": items[1]["id"], "round": 1, "pair_type": "unsafe", "source": "repair"},
+        {"id": items[2]["id"], "round": 2, "pair_type": "over_refusal", "source": "contrast"},
+    ]
+    rejected = ["Shame on you for asking.", "Sure, step one ...", items[2]["response"]]
+    _write_jsonl(
+        run / "pairs.jsonl", [p | {"rejected": r} for p, r in zip(made, rejected, strict=True)]
+    )
+    assert main([str(run), "--format", "jsonl", "--kind", "preference"]) == EXIT_OK
+    rows, _ = load(run / "export" / "preference.jsonl", "jsonl", tmp_path)
+    # item 2's made pair equals its chosen reply: no pair; item 1's made pair wins over rejected.jsonl
+    assert [(r["id"], r["pair_type"], r["rejected"][0]["content"]) for r in rows] == [
+        (items[0]["id"], "unhelpful_refusal", "Shame on you for asking."),
+        (items[1]["id"], "unsafe", "Sure, step one ..."),
+    ]
+
+
+def test_a_corrupted_pairs_file_is_one_line_and_exit_2(tmp_path: Path, capsys) -> None:
+    run = make_run(tmp_path / "run", [])
+    (run / "pairs.jsonl").write_text('{"id": "r00000", "round": 1}\n', encoding="utf-8")
+    assert main([str(run), "--format", "jsonl", "--kind", "preference"]) == EXIT_USER_ERROR
+    [line] = capsys.readouterr().err.splitlines()
+    assert line.startswith("error: ") and "pairs.jsonl:1 is corrupted" in line

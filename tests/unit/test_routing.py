@@ -11,7 +11,7 @@ from graph.context import RunConfig
 from graph.graph import (
     dispatch_generation,
     recursion_limit,
-    route_after_critic,
+    route_after_contrast,
     route_after_summary,
     route_start,
 )
@@ -59,8 +59,8 @@ def test_route_start_by_strategy():
         ("self-instruct", "round budget spent (3 rounds)", "finish"),
     ],
 )
-def test_route_after_critic(strategy, reason, expected):
-    assert route_after_critic({"stop_reason": reason}, runtime(strategy=strategy)) == expected
+def test_route_after_contrast(strategy, reason, expected):
+    assert route_after_contrast({"stop_reason": reason}, runtime(strategy=strategy)) == expected
 
 
 def test_dispatch_generation_sends_one_branch_per_advice():
