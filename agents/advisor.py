@@ -27,6 +27,7 @@ from memory.store import Memory
 from prompts import delimit, render
 
 EMPTY_SUMMARY = "(nothing generated yet)"
+NO_GRID = "(no grid yet)"
 NO_TAXONOMY = "(none given: name a short hazard category)"
 BENIGN_LOOK_ALIKE = (
     "a benign look-alike: a request that borrows the words or topic of {issue} ({hint}) but is "
@@ -61,6 +62,7 @@ def advise(
     attempts: int = 2,
     seed: int | None = None,
     telemetry: CallTelemetry | None = None,
+    show_grid: bool = True,
 ) -> StructuredResult[AdvisorAdvice]:
     """Ask the advisor model for ``count`` advice items of the given ``kinds`` (default: all
     harmful); fewer or malformed answers are possible."""
@@ -77,7 +79,10 @@ def advise(
                 or f"- {DEFAULT_TACTIC}",
                 summary=delimit("summary", summary or EMPTY_SUMMARY),
                 coverage=delimit("coverage", coverage.render()),
-                grid=delimit("grid", "\n".join(coverage.grid.render()) or "(no grid yet)"),
+                grid=delimit(
+                    "grid",
+                    ("\n".join(coverage.grid.render()) if show_grid else "") or NO_GRID,
+                ),
                 count=count,
                 kinds=(
                     'all of kind "harmful" (a risky request the response declines)'
@@ -215,6 +220,7 @@ def plan_round(
     attempts: int = 2,
     seed: int | None = None,
     telemetry: CallTelemetry | None = None,
+    show_grid: bool = True,
 ) -> RoundPlan:
     """Plan a round: the advisor's usable advice, fallback advice for the gap, and examples.
 
@@ -243,6 +249,7 @@ def plan_round(
         attempts=attempts,
         seed=seed,
         telemetry=telemetry,
+        show_grid=show_grid,
     )
     proposed, discarded = screen_advice(result.value.advice if result.value else [], count)
     planned = _resolve_advice(memory, proposed, coverage, taxonomy, discarded)

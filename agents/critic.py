@@ -174,8 +174,12 @@ def review(
     attempts: int = 2,
     seed: int | None = None,
     telemetry: CallTelemetry | None = None,
+    redundancy_check: bool = True,
 ) -> CriticReport:
-    """Judge candidates: format rules, redundancy (memory and this batch), relevance, LLM verdict."""
+    """Judge candidates: format rules, redundancy (memory and this batch), relevance, LLM verdict.
+
+    ``redundancy_check=False`` (an ablation) accepts near-duplicates; their similarity to the
+    nearest stored prompt is still measured and recorded."""
     report = CriticReport()
     passed = []
     for candidate in candidates:
@@ -198,7 +202,7 @@ def review(
     for candidate, vector, check in zip(passed, vectors, checks, strict=True):
         batch_sim = max((float(vector @ v) for _, v, _ in survivors), default=0.0)
         similarity = max(check.similarity, batch_sim)
-        if check.is_redundant or batch_sim >= memory.duplicate_threshold:
+        if redundancy_check and (check.is_redundant or batch_sim >= memory.duplicate_threshold):
             nearest = check.nearest.id if check.is_redundant and check.nearest else "this round"
             report.rejected.append(
                 RejectedItem(

@@ -73,8 +73,9 @@ COLUMNS = (
 Runner = Callable[..., dict[str, Any]]
 
 
-def world_run(strategy: Strategy, target: int, seed: int) -> dict[str, Any]:
-    """One run in the simulated world; its metrics plus what it covers by the world's truth."""
+def world_run(strategy: Strategy, target: int, seed: int, **overrides: Any) -> dict[str, Any]:
+    """One run in the simulated world (``overrides``: more ``RunConfig`` fields); its metrics
+    plus what it covers by the world's truth."""
     model = WorldModel(seed=seed)
     with FakeOpenAIServer(chat_model=model) as server:
         _, out = run_against(
@@ -84,6 +85,7 @@ def world_run(strategy: Strategy, target: int, seed: int) -> dict[str, Any]:
             target=target,
             seed=seed,
             benign_share=WORLD_BENIGN_SHARE,
+            **overrides,
         )
     try:
         metrics = run_metrics(out, BagOfWordsEmbeddings())

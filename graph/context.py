@@ -189,6 +189,21 @@ class RunConfig(BaseModel):
         description="Share of benign look-alikes: requests that borrow a harmful issue's words "
         "and are safe to answer (0: harmful requests only).",
     )
+    # Ablations: the paper's, to measure which part of the method earns its gain
+    # (benchmarks/ablations.py). The LLM verdict's is --no-llm-critic; a subset of the
+    # principles is --principles FILE.
+    summary: bool = Field(
+        True,
+        description="Keep the running summary (off: no summarizer calls; the advisor sees none).",
+    )
+    redundancy_check: bool = Field(
+        True, description="Reject near-duplicates of stored prompts (off: accept them)."
+    )
+    advisor_view: Literal["full", "coverage"] = Field(
+        "full",
+        description="What the advisor reads: the summary, coverage statistics and the grid "
+        "(full), or the coverage statistics only (no summary, no grid; no summarizer calls).",
+    )
 
     @field_validator("memory_namespace")
     @classmethod

@@ -45,12 +45,14 @@ def advisor_node(state: LoopState, runtime: Runtime[RunConfig]) -> dict[str, Any
         hazards=res.inputs.taxonomy.names,
         benign_share=config.benign_share,
     )
+    full_view = config.advisor_view == "full"
     plan = plan_round(
         res.models["advisor"],
         res.memory,
         principles=res.inputs.principles,
-        summary=state.get("summary", ""),
+        summary=state.get("summary", "") if full_view else "",
         coverage=coverage,
+        show_grid=full_view,
         advised=advised,
         count=config.advice_per_round,
         examples_per_prompt=config.examples_per_prompt,
@@ -164,6 +166,7 @@ def critic_node(state: LoopState, runtime: Runtime[RunConfig]) -> dict[str, Any]
         attempts=config.structured_attempts,
         seed=_seed(config, state.get("round", 0), 7),
         telemetry=res.telemetry,
+        redundancy_check=config.redundancy_check,
     )
     update = ledger.settle_round(res, dict(state), report, recorded)
     return {**update, "candidates": Overwrite([])}
@@ -189,6 +192,8 @@ def contrast_node(state: LoopState, runtime: Runtime[RunConfig]) -> dict[str, An
 def summarizer_node(state: LoopState, runtime: Runtime[RunConfig]) -> dict[str, Any]:
     """Fold the round's accepted items into the bounded running summary."""
     config, res = runtime.context, resources_of(runtime.context)
+    if not config.summary or config.advisor_view != "full":  # ablations: nobody reads one
+        return {}
     result = summarize(
         res.models["summarizer"],
         previous=state.get("summary", ""),

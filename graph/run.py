@@ -147,6 +147,23 @@ def build_parser() -> argparse.ArgumentParser:
     parser_add("--taxonomy", "taxonomy", type=Path, metavar="FILE")
     parser_add("--tactics", "tactics", type=Path, metavar="FILE")
     parser_add("--benign-share", "benign_share", type=float, metavar="F")
+    ablations = parser.add_argument_group(
+        "ablations", "switch off a part of the method to measure what it earns"
+    )
+    for flag, dest, text in (
+        ("--no-summary", "summary", "no running summary (no summarizer calls)"),
+        ("--no-redundancy-check", "redundancy_check", "accept near-duplicates of stored prompts"),
+    ):
+        ablations.add_argument(
+            flag, dest=dest, action="store_false", default=argparse.SUPPRESS, help=text
+        )
+    ablations.add_argument(
+        "--advisor-view",
+        dest="advisor_view",
+        choices=["full", "coverage"],
+        default=argparse.SUPPRESS,
+        help=f"{fields['advisor_view'].description} (default: full)",
+    )
     return parser
 
 
