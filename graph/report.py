@@ -1,5 +1,6 @@
-"""CLI: ``python -m graph.report RUN_DIR [RUN_DIR ...]``: ``metrics.json`` in each run directory and
-one self-contained ``report.html`` comparing them."""
+"""CLI: ``python -m graph.report RUN_DIR [RUN_DIR ...] [--reference FILE]``: ``metrics.json`` in
+each run directory and one self-contained ``report.html`` comparing them; with ``--reference``,
+also how much of a reference benchmark each run covers."""
 
 from __future__ import annotations
 
@@ -11,13 +12,22 @@ from pathlib import Path
 from agents.errors import UserError
 from graph.cli import EXIT_OK, OneLineParser, run_command
 from graph.measure.html import build_html
-from graph.measure.metrics import EmbeddingsLike, run_metrics
+from graph.measure.metrics import EmbeddingsLike, embed_texts, run_metrics
+from graph.measure.reference import (
+    DEFAULT_LABEL_COLUMN,
+    DEFAULT_TEXT_COLUMN,
+    ReferenceSet,
+    load_reference,
+)
+from graph.measure.reference_coverage import DEFAULT_COVERAGE_THRESHOLD, EmbeddedReference
 from graph.runtime.rundir import write_atomically
 from memory.embeddings import EmbeddingModelMissing
 
 METRICS_FILE = "metrics.json"
 REPORT_FILE = "report.html"
 REPORT_SUFFIXES = (".html", ".htm")
+# Flags that mean something only with --reference.
+REFERENCE_FLAGS = ("reference_text", "reference_label", "coverage_threshold")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,7 +47,42 @@ def build_parser() -> argparse.ArgumentParser:
         default="embedded",
         help="embedded all-MiniLM-L6-v2, or fake bag-of-words for tests (default: embedded)",
     )
+    reference = parser.add_argument_group("coverage of a reference benchmark")
+    reference.add_argument(
+        "--reference",
+        type=Path,
+        metavar="FILE",
+        help="prompts with a category column: JSONL, CSV or a Hugging Face datasets folder",
+    )
+    reference.add_argument(
+        "--reference-text",
+        metavar="COLUMN",
+        help=f"the reference's prompt column (default: {DEFAULT_TEXT_COLUMN})",
+    )
+    reference.add_argument(
+        "--reference-label",
+        metavar="COLUMN",
+        help=f"the reference's category column (default: {DEFAULT_LABEL_COLUMN})",
+    )
+    reference.add_argument(
+        "--coverage-threshold",
+        type=coverage_threshold,
+        metavar="COSINE",
+        help="a reference prompt is covered by a generated prompt at this cosine or above, "
+        f"in (0, 1] (default: {DEFAULT_COVERAGE_THRESHOLD}, for all-MiniLM-L6-v2)",
+    )
     return parser
+
+
+def coverage_threshold(text: str) -> float:
+    """``--coverage-threshold``: a cosine in (0, 1]."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"must be in (0, 1], got {text}")
+    return value
 
 
 def embeddings_named(provider: str) -> EmbeddingsLike:
@@ -62,6 +107,20 @@ def _report_path(args: argparse.Namespace) -> Path:
     return out
 
 
+def _reference(args: argparse.Namespace) -> ReferenceSet | None:
+    """The ``--reference`` file, read before any model loads (None without the flag)."""
+    if args.reference is None:
+        given = [flag for flag in REFERENCE_FLAGS if getattr(args, flag) is not None]
+        if given:
+            raise UserError(f"--{given[0].replace('_', '-')} needs --reference FILE")
+        return None
+    return load_reference(
+        args.reference,
+        args.reference_text or DEFAULT_TEXT_COLUMN,
+        args.reference_label or DEFAULT_LABEL_COLUMN,
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: measure every run first, then write; one ``error:`` line and exit 2 on bad input."""
     return run_command(lambda: _report(argv))
@@ -70,8 +129,15 @@ def main(argv: list[str] | None = None) -> int:
 def _report(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     out = _report_path(args)
+    reference_set = _reference(args)
     embeddings = embeddings_named(args.embedding_provider)
-    runs = [run_metrics(run_dir, embeddings) for run_dir in args.runs]
+    reference = (  # embedded once for every run
+        EmbeddedReference(reference_set, embed_texts(reference_set.texts, embeddings))
+        if reference_set
+        else None
+    )
+    threshold = args.coverage_threshold or DEFAULT_COVERAGE_THRESHOLD
+    runs = [run_metrics(run_dir, embeddings, reference, threshold) for run_dir in args.runs]
     page = build_html(runs)
     for run_dir, metrics in zip(args.runs, runs, strict=True):
         write_atomically(run_dir / METRICS_FILE, json.dumps(metrics, indent=2) + "\n")

@@ -3,26 +3,25 @@ per run) from the metrics of one or more runs."""
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 from collections import Counter
 from itertools import cycle
 from typing import Any
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import to_hex
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from graph.measure.figures import COLORS, DPI, image_section, png_data_uri, run_label, short_label
+from graph.measure.grid_plots import grid_section
+from graph.measure.reference_html import reference_section
+
 TOP_ISSUES = 30
-LABEL_CHARS = 40
 HISTOGRAM_BINS = 20
-FIGURE_WIDTH, FIGURE_HEIGHT, DPI = 8.0, 4.5, 100
+FIGURE_WIDTH, FIGURE_HEIGHT = 8.0, 4.5
 BAR_ROW_INCHES = 0.28
 LINE_WIDTH = 1.5
-COLORS = [f"C{i}" for i in range(10)]  # matplotlib's default cycle (tab10)
 TABLE_ROWS = (
     ("strategy", "strategy"),
     ("accepted items", "accepted"),
@@ -49,16 +48,6 @@ TABLE_ROWS = (
 )
 
 
-def run_label(metrics: dict[str, Any]) -> str:
-    """Legend label of a run: directory name and strategy."""
-    return f"{metrics['name']} ({metrics['strategy']})"
-
-
-def _short(text: str) -> str:
-    """A label cut to ``LABEL_CHARS`` characters."""
-    return text if len(text) <= LABEL_CHARS else text[: LABEL_CHARS - 1] + "…"
-
-
 def _axes(
     title: str, xlabel: str, ylabel: str, counts_on: str = "y", height: float = FIGURE_HEIGHT
 ) -> Any:
@@ -78,9 +67,7 @@ def _png_data_uri(axes: Any) -> str:
     else:
         axes.text(0.5, 0.5, "no data", ha="center", va="center", transform=axes.transAxes)
     axes.figure.tight_layout()
-    buffer = io.BytesIO()
-    FigureCanvasAgg(axes.figure).print_png(buffer)
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+    return png_data_uri(axes.figure)
 
 
 def plot_coverage(runs: list[dict[str, Any]]) -> str:
@@ -116,7 +103,7 @@ def _grouped_barh(
         values = [metrics[key].get(category, 0) for category in categories]
         positions = [row - 0.4 + (offset + 0.5) * width for row in range(len(categories))]
         axes.barh(positions, values, height=width, color=color, label=run_label(metrics))
-    axes.set_yticks(range(len(categories)), [_short(c) for c in categories])
+    axes.set_yticks(range(len(categories)), [short_label(c) for c in categories])
     axes.invert_yaxis()
     return _png_data_uri(axes if categories else _axes(title, xlabel, ""))
 
@@ -194,17 +181,15 @@ def build_html(runs: list[dict[str, Any]]) -> str:
         ("Rejections by reason", plot_rejections(runs)),
     ]
     sources = "".join(f"<li>{html.escape(m['run_dir'])}</li>" for m in runs)
-    images = "".join(
-        f'<h2>{html.escape(title)}</h2><img alt="{html.escape(title)}" src="{uri}">'
-        for title, uri in plots
-    )
+    images = "".join(image_section(title, uri) for title, uri in plots)
+    extra = grid_section(runs) + reference_section(runs)
     style = (
         "body{font-family:sans-serif;max-width:60em;margin:2em auto}"
         "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.3em .6em}"
-        "td:not(:first-child){text-align:right}img{max-width:100%}"
+        "td:not(:first-child){text-align:right}img{max-width:100%}.note{color:#555}"
     )
     return (
         '<!DOCTYPE html><html><head><meta charset="utf-8"><title>Data Advisor report</title>'
         f"<style>{style}</style></head><body><h1>Data Advisor report</h1><ul>{sources}</ul>"
-        f"<h2>Metrics</h2>{metrics_table(runs)}{images}</body></html>\n"
+        f"<h2>Metrics</h2>{metrics_table(runs)}{images}{extra}</body></html>\n"
     )

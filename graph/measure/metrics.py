@@ -16,6 +16,12 @@ import numpy as np
 
 from agents.errors import UserError
 from graph.context import DEFAULT_DUPLICATE_THRESHOLD, DEFAULT_ISSUE_MERGE_THRESHOLD
+from graph.measure.grid import grid_metrics
+from graph.measure.reference_coverage import (
+    DEFAULT_COVERAGE_THRESHOLD,
+    EmbeddedReference,
+    reference_coverage,
+)
 from graph.runtime.rundir import CONFIG, DATASET, REJECTED, STATS, RunDirectory
 from memory.store import normalize_issue
 
@@ -205,36 +211,19 @@ def load_run(run_dir: Path | str) -> dict[str, Any]:
     }
 
 
-def grid_metrics(items: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Items along each axis of the grid. Lines written before the grid count as harmful items
-    with no hazard or tactic (shown as ``(none)``)."""
-
-    def counts(key: str, default: str = "(none)") -> dict[str, int]:
-        return dict(Counter(str(item.get(key) or default) for item in items).most_common())
-
-    cells = {
-        (item.get("hazard") or "", item.get("tactic") or "", item.get("kind") or "harmful")
-        for item in items
-    }
-    kinds = counts("kind", "harmful")
-    return {
-        "items_per_hazard": counts("hazard"),
-        "items_per_tactic": counts("tactic"),
-        "items_per_kind": kinds,
-        "hazards_covered": len({h for h, _, _ in cells if h}),
-        "tactics_covered": len({t for _, t, _ in cells if t}),
-        "cells_covered": len({c for c in cells if c[0] and c[1]}),
-        "benign_share": round(kinds.get("benign", 0) / len(items), DIGITS) if items else 0.0,
-    }
-
-
 def _per_item(value: Any, accepted: int) -> float | None:
     """A run total divided by the accepted items (None when unknown)."""
     return round(value / accepted, 2) if isinstance(value, int | float) and accepted else None
 
 
-def run_metrics(run_dir: Path | str, embeddings: EmbeddingsLike) -> dict[str, Any]:
-    """All metrics of a run directory as a JSON-serializable dict."""
+def run_metrics(
+    run_dir: Path | str,
+    embeddings: EmbeddingsLike,
+    reference: EmbeddedReference | None = None,
+    coverage_threshold: float = DEFAULT_COVERAGE_THRESHOLD,
+) -> dict[str, Any]:
+    """All metrics of a run directory as a JSON-serializable dict; with a ``reference`` (embedded
+    by the same model), also its coverage by the run's prompts under the key ``reference``."""
     path = Path(run_dir)
     run = load_run(path)
     items, stats, config = run["items"], run["stats"], run["config"]
@@ -250,6 +239,11 @@ def run_metrics(run_dir: Path | str, embeddings: EmbeddingsLike) -> dict[str, An
     reasons = Counter(str(row.get("reason", "unknown")) for row in run["rejected"])
     accepted = int(stats.get("accepted") or len(items))
     tokens = stats.get("input_tokens", 0) + stats.get("output_tokens", 0) if stats else None
+    covered = (
+        {}
+        if reference is None
+        else {"reference": reference_coverage(reference, vectors, coverage_threshold)}
+    )
     return {
         "run_dir": str(path),
         "name": path.resolve().name,
@@ -280,4 +274,5 @@ def run_metrics(run_dir: Path | str, embeddings: EmbeddingsLike) -> dict[str, An
         "tokens_per_item": _per_item(tokens, accepted),
         "seconds_per_item": _per_item(stats.get("seconds"), accepted),
         "nearest_neighbor_similarities": [round(s, DIGITS) for s in similarities],
+        **covered,
     }
