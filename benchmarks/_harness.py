@@ -54,7 +54,15 @@ def run_against(
 class ServerProcess:
     """The fake server in its own process, as a real endpoint would be (no shared GIL)."""
 
-    def __init__(self, latency: float, cap: int) -> None:
+    def __init__(
+        self,
+        latency: float,
+        cap: int,
+        ttft: float = 0.0,
+        tokens_per_second: float | None = None,
+        model: str = "scripted",
+    ) -> None:
+        self.cap = cap
         self.log_path = Path(tempfile.mkdtemp(prefix="bench-log-")) / "requests.tsv"
         self._process = subprocess.Popen(
             [
@@ -67,6 +75,11 @@ class ServerProcess:
                 str(cap),
                 "--log",
                 str(self.log_path),
+                "--ttft",
+                str(ttft),
+                *(["--tokens-per-second", str(tokens_per_second)] if tokens_per_second else []),
+                "--model",
+                model,
             ],
             stdout=subprocess.PIPE,
             text=True,
@@ -88,6 +101,15 @@ class ServerProcess:
             return []
         rows = [line.split("\t") for line in self.log_path.read_text().splitlines()]
         return [(schema, float(a), float(b)) for schema, a, b in rows]
+
+
+def utilization(log: list[tuple[str, float, float]], slots: int) -> float:
+    """Summed service time over (slots x span from the first call to the last answer)."""
+    calls = [(a, b) for schema, a, b in log if schema]  # "": the endpoint check
+    if not calls:
+        return 0.0
+    span = max(b for _, b in calls) - min(a for a, _ in calls)
+    return sum(b - a for a, b in calls) / (slots * span) if span > 0 else 0.0
 
 
 def waves_and_bound(

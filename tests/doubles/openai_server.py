@@ -3,6 +3,11 @@
 Answers come from ``tests.doubles.scripted_model.ScriptedDataModel``: schema-valid JSON for whatever
 ``response_format`` a request names, with varied content. It checks the bearer key and the model
 name like a real endpoint (401, 404), can add latency, and injects faults at a given rate.
+
+Latency is fixed (``latency``) or, as a real server decoding token by token answers, in
+proportion to the answer's length: ``ttft`` (time to first token) plus completion tokens over
+``tokens_per_second`` per stream. ``max_concurrent`` is its number of slots; ``log`` holds
+each answer's (schema, start, end) in a slot.
 """
 
 from __future__ import annotations
@@ -42,6 +47,8 @@ class FakeOpenAIServer:
         seed: int = 0,
         max_concurrent: int | None = None,
         chat_model: BaseChatModel | None = None,
+        ttft: float = 0.0,
+        tokens_per_second: float | None = None,
     ) -> None:
         # Like a serving engine's batch size: requests beyond it wait for a free slot.
         self._capacity = threading.BoundedSemaphore(max_concurrent) if max_concurrent else None
@@ -55,6 +62,8 @@ class FakeOpenAIServer:
         self.on_request = on_request  # called with the schema name of each chat request
         self.models = models or {"fake-model"}
         self.latency = latency
+        self.ttft = ttft
+        self.tokens_per_second = tokens_per_second
         self.requests = 0
         # The model that answers requests: the scripted fake unless one is given.
         self._model = chat_model if chat_model is not None else ScriptedDataModel(seed=0)
@@ -97,6 +106,11 @@ class FakeOpenAIServer:
     def __exit__(self, *exc: object) -> None:
         self._httpd.shutdown()
         self._httpd.server_close()
+
+    def service_seconds(self, completion_tokens: int) -> float:
+        """How long a slot spends on an answer of ``completion_tokens`` tokens."""
+        decoding = completion_tokens / self.tokens_per_second if self.tokens_per_second else 0.0
+        return self.latency + self.ttft + decoding
 
     def answer(self, body: dict[str, Any]) -> dict[str, Any]:
         """A chat completion for a request body."""
@@ -214,18 +228,18 @@ class FakeOpenAIServer:
                 schema = fmt.get("json_schema", {}).get("name", "")
                 with server._capacity or contextlib.nullcontext():
                     began = time.monotonic()
-                    if server.latency:
-                        time.sleep(server.latency)
                     fault = server.draw_fault()
+                    answer = server.answer(body) if fault is None else None
+                    tokens = answer["usage"]["completion_tokens"] if answer else 0
+                    wait = server.service_seconds(tokens) - (time.monotonic() - began)
+                    if wait > 0:
+                        time.sleep(wait)
                     with server._lock:
                         server.log.append((schema, began, time.monotonic()))
-                self._respond(fault, body)
-
-            def _respond(self, fault: str | None, body: dict[str, Any]) -> None:
-                if fault is None:
-                    self._send(200, server.answer(body))
+                if answer is not None:
+                    self._send(200, answer)
                 else:
-                    self._fault(fault, body)
+                    self._fault(fault or "500", body)
 
             def _fault(self, fault: str, body: dict[str, Any]) -> None:
                 if fault == "429":
@@ -264,10 +278,29 @@ def main() -> None:
 
     parser = argparse.ArgumentParser(description="Fake OpenAI-compatible server on loopback.")
     parser.add_argument("--latency", type=float, default=0.0)
+    parser.add_argument("--ttft", type=float, default=0.0)
+    parser.add_argument("--tokens-per-second", type=float, default=None)
     parser.add_argument("--cap", type=int, default=None)
     parser.add_argument("--log", default=None)
+    parser.add_argument(
+        "--model",
+        choices=["scripted", "world"],
+        default="scripted",
+        help="who answers: the scripted fake, or the world's capable-model double",
+    )
     args = parser.parse_args()
-    with FakeOpenAIServer(latency=args.latency, max_concurrent=args.cap) as server:
+    chat_model: BaseChatModel | None = None
+    if args.model == "world":
+        from tests.doubles.world import WorldModel
+
+        chat_model = WorldModel(seed=1)
+    with FakeOpenAIServer(
+        latency=args.latency,
+        max_concurrent=args.cap,
+        ttft=args.ttft,
+        tokens_per_second=args.tokens_per_second,
+        chat_model=chat_model,
+    ) as server:
         print(server.base_url, flush=True)
         written = 0
         while True:
