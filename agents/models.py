@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from typing import Literal, Protocol
 
 import httpx
+from langchain_core.caches import BaseCache
 from langchain_core.language_models import BaseChatModel
 from langchain_core.rate_limiters import InMemoryRateLimiter
 from pydantic import SecretStr
@@ -142,10 +143,12 @@ def chat_model(
     config: ModelSettings,
     slots: threading.Semaphore | None = None,
     telemetry: CallTelemetry | None = None,
+    cache: BaseCache | None = None,
 ) -> BaseChatModel:
     """Build the chat model for ``role``; ``slots`` caps the run's requests in flight.
 
     ``telemetry`` is the run's: transport faults of this model's calls are counted there.
+    ``cache`` (``agents.cache.run_cache``) answers what was asked before without a call.
     """
     from agents.openai_chat import VerbatimFormatChatOpenAI
 
@@ -170,6 +173,7 @@ def chat_model(
         max_retries=config.max_retries,
         rate_limiter=limiter,
         http_client=http_client,
+        cache=cache if cache is not None else False,
     )
 
 

@@ -14,6 +14,7 @@ from langchain_core.messages import AIMessage, BaseMessage
 from pydantic import BaseModel
 
 from agents.answer_parsing import ParsedAnswer, parse_answer, parse_json_answer
+from agents.cache import CACHE_HIT
 from agents.errors import UserError
 from agents.refusals import is_refusal
 from agents.schemas import DEFAULT_CAPS, LengthCaps, server_caps_for
@@ -41,6 +42,8 @@ class Usage:
     """LLM calls and tokens spent, per role; added up across calls."""
 
     calls: int = 0
+    cached: int = 0
+    """Answers the run's cache gave without a call (not in ``calls`` or the tokens)."""
     input_tokens: int = 0
     output_tokens: int = 0
     seconds: float = 0.0
@@ -66,6 +69,8 @@ class Usage:
             "output_tokens": self.output_tokens,
             "call_seconds": round(self.seconds, 3),
         }
+        if self.cached:
+            counts["cached_answers"] = self.cached
         counts.update({f"failed_{kind}": n for kind, n in self.failures.items()})
         counts.update(self.repairs)
         return counts
@@ -81,7 +86,11 @@ class Usage:
                 self.repairs[kind] = self.repairs.get(kind, 0) + n
 
     def add(self, message: AIMessage | None) -> None:
-        """Count one call and the tokens the model reported for it."""
+        """Count one call and the tokens the model reported for it; an answer from the run's
+        cache (``agents.cache``) is counted as ``cached``, not as a call."""
+        if (getattr(message, "response_metadata", None) or {}).get(CACHE_HIT):
+            self.cached += 1
+            return
         self.calls += 1
         usage = getattr(message, "usage_metadata", None) or {}
         self.input_tokens += int(usage.get("input_tokens", 0) or 0)
@@ -90,6 +99,7 @@ class Usage:
     def merge(self, other: Usage) -> None:
         """Add another usage record into this one."""
         self.calls += other.calls
+        self.cached += other.cached
         self.input_tokens += other.input_tokens
         self.output_tokens += other.output_tokens
         self.seconds += other.seconds

@@ -134,6 +134,13 @@ class RunConfig(BaseModel):
         description="Ask the critic model for a verdict after the cheap checks (default: yes, "
         "except on the embedded model, whose verdict measured as noise: benchmarks/critic_judge.py).",
     )
+    cache: Path | None = Field(
+        None,
+        description="The answer cache (SQLite): a resumed run never pays twice for an answer, a "
+        "re-run with the same seed and configuration replays from it; give one path to share it "
+        "between runs (default: RUN_DIR/cache.sqlite).",
+    )
+    use_cache: bool = Field(True, description="Cache every LLM answer (off: --no-cache).")
     preference_pairs: bool | None = Field(
         None,
         description="Give every accepted item a preference pair: a response the responder had to "

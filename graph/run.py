@@ -141,6 +141,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser_add("--summary-max-chars", "summary_max_chars", type=int, metavar="N")
     parser_add("--prompt-max-chars", "prompt_max_chars", type=int, metavar="N")
     parser_add("--response-max-chars", "response_max_chars", type=int, metavar="N")
+    parser_add("--cache", "cache", type=Path, metavar="FILE")
+    parser.add_argument(
+        "--no-cache",
+        dest="use_cache",
+        action="store_false",
+        default=argparse.SUPPRESS,
+        help="Send every call to the server (no answer cache).",
+    )
     parser_add("--principles", "principles", type=Path, metavar="FILE")
     parser_add("--seed-examples", "seed_examples", type=Path, metavar="FILE")
     parser_add("--seed-issues", "seed_issues", type=Path, metavar="FILE")
@@ -184,6 +192,8 @@ RESUME_OVERRIDES = frozenset(
         "chroma_url",
         # a generator that refuses to write the requests is replaced on resume
         "role_models",
+        "cache",
+        "use_cache",
     }
 )
 

@@ -16,12 +16,13 @@ from pathlib import Path
 
 from langchain_core.language_models import BaseChatModel
 
+from agents.cache import run_cache
 from agents.errors import UserError
 from agents.grid import Taxonomy
 from agents.models import ROLES, Role, chat_model, model_name_for
 from agents.telemetry import CallTelemetry
 from graph.context import RunConfig
-from graph.runtime.rundir import CONFIG, DATASET, MEMORY, MEMORY_REF, RunDirectory
+from graph.runtime.rundir import CACHE, CONFIG, DATASET, MEMORY, MEMORY_REF, RunDirectory
 from memory.embeddings import EmbeddingModelMissing, embeddings_for
 from memory.store import Memory
 from prompts import read_records
@@ -133,7 +134,12 @@ def build_resources(
     telemetry = CallTelemetry()
     if models is None:
         slots = threading.BoundedSemaphore(requests_in_flight(config))
-        models = {role: chat_model(role, config, slots, telemetry) for role in ROLES}
+        if config.cache and not config.cache.parent.is_dir():
+            raise UserError(
+                f"--cache {config.cache}: directory {config.cache.parent} does not exist"
+            )
+        cache = run_cache(config.cache or run_dir.file(CACHE)) if config.use_cache else None
+        models = {role: chat_model(role, config, slots, telemetry, cache) for role in ROLES}
     accepted_ids = {row["id"] for row in run_dir.read_jsonl(DATASET)}
     return RunResources(config, run_dir, memory, inputs, dict(models), telemetry, accepted_ids)
 

@@ -32,6 +32,7 @@ STATS = "stats.json"
 MEMORY = "memory"
 MEMORY_REF = "memory.json"  # where the memory lives when it is on a Chroma server
 CHECKPOINTS = "checkpoints.sqlite"
+CACHE = "cache.sqlite"  # the answer cache (agents.cache), unless --cache names another
 LOCK = ".lock"
 SIDE_LOGS = (REJECTED, SUMMARIES, ADVICE, ROUNDS, PAIRS)
 # Any of these means the directory already holds a run.

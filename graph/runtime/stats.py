@@ -35,6 +35,7 @@ def build_stats(
         "rejections_by_reason": rejections,
         "rounds": int(state.get("round", 0)),
         "llm_calls": total_calls(state),
+        "cached_answers": usage_total(usage, "cached_answers"),
         "input_tokens": tokens_in,
         "output_tokens": tokens_out,
         "tokens_per_accepted_item": round((tokens_in + tokens_out) / accepted, 1)
