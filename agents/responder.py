@@ -66,20 +66,18 @@ def repair(
     }
     if not failing:
         return StructuredResult(list(candidates), None)
-    caps = caps_for(model, caps)
     todo = [c for c in candidates if c.id in failing]
-    requests = "\n".join(
-        delimit(f"request {number} ({c.kind}; {REPAIR_NOTES[failing[c.id]]})", c.prompt)
-        for number, c in enumerate(todo, start=1)
+    result, rewritten = _ask(
+        model,
+        todo,
+        [f"{c.kind}; {REPAIR_NOTES[failing[c.id]]}" for c in todo],
+        template="responder_repair",
+        principles=principles,
+        attempts=attempts,
+        seed=seed,
+        telemetry=telemetry,
+        caps=caps,
     )
-    messages = [
-        SystemMessage(render("responder_system", principles=principles, **length_limits(caps))),
-        HumanMessage(render("responder_repair", count=len(todo), requests=requests)),
-    ]
-    result = invoke_structured(
-        model, messages, ResponseBatch, attempts=attempts, seed=seed, telemetry=telemetry, caps=caps
-    )
-    rewritten = _by_number(result.value, len(todo)) if result.value else {}
     fixed = {}
     for number, c in enumerate(todo, start=1):
         text = rewritten.get(number, "")
@@ -92,6 +90,37 @@ def repair(
                 }
             )
     return StructuredResult([fixed.get(c.id, c) for c in candidates], result.error, result.usage)
+
+
+def _ask(
+    model: BaseChatModel,
+    candidates: Sequence[Candidate],
+    labels: Sequence[str],
+    *,
+    template: str,
+    principles: str,
+    turns: Sequence[BaseMessage] = (),
+    attempts: int,
+    seed: int | None,
+    telemetry: CallTelemetry | None,
+    caps: LengthCaps,
+) -> tuple[StructuredResult[ResponseBatch], dict[int, str]]:
+    """One responder call about numbered requests (each labelled, e.g. with its kind); the
+    answer and its replies by request number."""
+    caps = caps_for(model, caps)
+    requests = "\n".join(
+        delimit(f"request {number} ({label})", c.prompt)
+        for number, (c, label) in enumerate(zip(candidates, labels, strict=True), start=1)
+    )
+    messages = [
+        SystemMessage(render("responder_system", principles=principles, **length_limits(caps))),
+        *turns,
+        HumanMessage(render(template, count=len(candidates), requests=requests)),
+    ]
+    result = invoke_structured(
+        model, messages, ResponseBatch, attempts=attempts, seed=seed, telemetry=telemetry, caps=caps
+    )
+    return result, _by_number(result.value, len(candidates)) if result.value else {}
 
 
 def _by_number(batch: ResponseBatch, count: int) -> dict[int, str]:
@@ -125,20 +154,13 @@ def respond(
     """
     if not candidates:
         return StructuredResult([], None)
-    caps = caps_for(model, caps)
-    requests = "\n".join(
-        delimit(f"request {number} ({c.kind})", c.prompt)
-        for number, c in enumerate(candidates, start=1)
-    )
-    messages = [
-        SystemMessage(render("responder_system", principles=principles, **length_limits(caps))),
-        *example_turns(examples),
-        HumanMessage(render("responder_user", count=len(candidates), requests=requests)),
-    ]
-    result = invoke_structured(
+    result, by_number = _ask(
         model,
-        messages,
-        ResponseBatch,
+        candidates,
+        [c.kind for c in candidates],
+        template="responder_user",
+        principles=principles,
+        turns=example_turns(examples),
         attempts=attempts,
         seed=seed,
         telemetry=telemetry,
@@ -146,7 +168,6 @@ def respond(
     )
     if result.value is None:
         return StructuredResult(None, result.error, result.usage)
-    by_number = _by_number(result.value, len(candidates))
     answered = [
         c.model_copy(update={"response": by_number[number]})
         for number, c in enumerate(candidates, start=1)

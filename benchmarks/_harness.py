@@ -51,6 +51,23 @@ def run_against(
     return wall, out
 
 
+def run_in_world(strategy: str, target: int, seed: int, **overrides: Any) -> tuple[Any, Path]:
+    """One run against the world double (``tests.doubles.world``) over the loopback server, at
+    the world's benign share; returns the world model (it knows each request's cell) and the run
+    directory (the caller removes ``out.parent``)."""
+    from tests.doubles.world import WORLD_BENIGN_SHARE, WorldModel
+
+    model = WorldModel(seed=seed)
+    with FakeOpenAIServer(chat_model=model) as server:
+        _, out = run_against(
+            server,
+            allow_budget_stop=True,
+            **{"strategy": strategy, "target": target, "seed": seed},
+            **{"benign_share": WORLD_BENIGN_SHARE, **overrides},
+        )
+    return model, out
+
+
 class ServerProcess:
     """The fake server in its own process, as a real endpoint would be (no shared GIL)."""
 

@@ -36,12 +36,11 @@ from typing import Any
 
 import graph.run
 from agents.errors import UserError
-from benchmarks._harness import machine, run_against
+from benchmarks._harness import machine, run_in_world
 from graph.context import RunConfig, Strategy
 from graph.measure.metrics import load_run, run_metrics
 from graph.run import EXIT_BUDGET, EXIT_OK
 from memory.embeddings import BagOfWordsEmbeddings, embedded_minilm
-from tests.doubles.openai_server import FakeOpenAIServer
 from tests.doubles.world import WORLD_BENIGN_SHARE, WorldModel, load_world, reachable_cells
 from tests.doubles.world_tactics import TACTICS
 
@@ -76,17 +75,7 @@ Runner = Callable[..., dict[str, Any]]
 def world_run(strategy: Strategy, target: int, seed: int, **overrides: Any) -> dict[str, Any]:
     """One run in the simulated world (``overrides``: more ``RunConfig`` fields); its metrics
     plus what it covers by the world's truth."""
-    model = WorldModel(seed=seed)
-    with FakeOpenAIServer(chat_model=model) as server:
-        _, out = run_against(
-            server,
-            allow_budget_stop=True,
-            strategy=strategy,
-            target=target,
-            seed=seed,
-            benign_share=WORLD_BENIGN_SHARE,
-            **overrides,
-        )
+    model, out = run_in_world(strategy, target, seed, **overrides)
     try:
         metrics = run_metrics(out, BagOfWordsEmbeddings())
         metrics.update(world_coverage(model, [item["prompt"] for item in load_run(out)["items"]]))

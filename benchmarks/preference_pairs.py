@@ -16,9 +16,8 @@ import json
 import shutil
 import sys
 
-from benchmarks._harness import machine, run_against
-from tests.doubles.openai_server import FakeOpenAIServer
-from tests.doubles.world import WORLD_BENIGN_SHARE, WorldModel
+from benchmarks._harness import machine, run_in_world
+from tests.doubles.world import WORLD_BENIGN_SHARE
 
 DEFAULT_TARGET = 200
 DEFAULT_SEEDS = (1, 2, 3)
@@ -27,15 +26,7 @@ PAIR_TYPES = ("unsafe", "over_refusal", "unhelpful_refusal")
 
 def measure(target: int, seed: int, pairs: bool) -> dict:
     """``stats.json`` of one world run."""
-    with FakeOpenAIServer(chat_model=WorldModel(seed=seed)) as server:
-        _, out = run_against(
-            server,
-            allow_budget_stop=True,
-            target=target,
-            seed=seed,
-            benign_share=WORLD_BENIGN_SHARE,
-            preference_pairs=pairs,
-        )
+    _, out = run_in_world("data-advisor", target, seed, preference_pairs=pairs)
     try:
         return json.loads((out / "stats.json").read_text(encoding="utf-8"))
     finally:

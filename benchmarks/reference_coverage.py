@@ -37,14 +37,12 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks._harness import machine, run_against
+from benchmarks._harness import machine, run_in_world
 from graph.context import Strategy
 from graph.measure.reference_coverage import DEFAULT_COVERAGE_THRESHOLD
 from graph.report import main as report_main
 from memory.embeddings import embedded_minilm
 from prompts import read_jsonl
-from tests.doubles.openai_server import FakeOpenAIServer
-from tests.doubles.world import WORLD_BENIGN_SHARE, WorldModel
 from tests.doubles.world_tactics import TACTICS
 
 GARAK_VERSION = "0.17.1"
@@ -108,15 +106,7 @@ def write_reference(rows: list[dict[str, str]], path: Path) -> Path:
 # -- runs -----------------------------------------------------------------------------------
 def world_run(strategy: Strategy, target: int, seed: int, keep: Path) -> Path:
     """One run in the simulated world; its directory moved to ``keep/<strategy>-<seed>``."""
-    with FakeOpenAIServer(chat_model=WorldModel(seed=seed)) as server:
-        _, out = run_against(
-            server,
-            allow_budget_stop=True,
-            strategy=strategy,
-            target=target,
-            seed=seed,
-            benign_share=WORLD_BENIGN_SHARE,
-        )
+    _, out = run_in_world(strategy, target, seed)
     destination = keep / f"{strategy}-{seed}"
     shutil.rmtree(destination, ignore_errors=True)
     shutil.move(out, destination)

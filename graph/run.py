@@ -106,38 +106,30 @@ def build_parser() -> argparse.ArgumentParser:
     parser_add("--issue-merge-threshold", "issue_merge_threshold", type=float, metavar="COS")
     parser_add("--chroma-url", "chroma_url", metavar="URL")
     parser_add("--memory-namespace", "memory_namespace", metavar="NAME")
-    critic = parser.add_mutually_exclusive_group()
-    critic.add_argument(
-        "--llm-critic",
-        dest="llm_critic",
-        action="store_true",
-        default=argparse.SUPPRESS,
-        help="Ask the critic model for a verdict after the cheap checks (the default, except on "
-        "the embedded model, whose verdict measured as noise).",
-    )
-    critic.add_argument(
-        "--no-llm-critic",
-        dest="llm_critic",
-        action="store_false",
-        default=argparse.SUPPRESS,
-        help="Skip the critic's LLM verdict (rules, redundancy and relevance only).",
-    )
-    pairs = parser.add_mutually_exclusive_group()
-    pairs.add_argument(
-        "--preference-pairs",
-        dest="preference_pairs",
-        action="store_true",
-        default=argparse.SUPPRESS,
-        help="Give every accepted item a preference pair (rejected reply) for DPO, at most one "
-        "extra call per item (the default, except on the embedded model).",
-    )
-    pairs.add_argument(
-        "--no-preference-pairs",
-        dest="preference_pairs",
-        action="store_false",
-        default=argparse.SUPPRESS,
-        help="No repair of refused responses and no pairs written on purpose.",
-    )
+    for flag, dest, on, off in (
+        (
+            "--llm-critic",
+            "llm_critic",
+            "Ask the critic model for a verdict after the cheap checks (the default, except on "
+            "the embedded model, whose verdict measured as noise).",
+            "Skip the critic's LLM verdict (rules, redundancy and relevance only).",
+        ),
+        (
+            "--preference-pairs",
+            "preference_pairs",
+            "Give every accepted item a preference pair (rejected reply) for DPO, at most one "
+            "extra call per item (the default, except on the embedded model).",
+            "No repair of refused responses and no pairs written on purpose.",
+        ),
+    ):
+        switch = parser.add_mutually_exclusive_group()
+        for name, action, text in (
+            (flag, "store_true", on),
+            (f"--no-{flag[2:]}", "store_false", off),
+        ):
+            switch.add_argument(
+                name, dest=dest, action=action, default=argparse.SUPPRESS, help=text
+            )
     parser_add("--summary-max-chars", "summary_max_chars", type=int, metavar="N")
     parser_add("--prompt-max-chars", "prompt_max_chars", type=int, metavar="N")
     parser_add("--response-max-chars", "response_max_chars", type=int, metavar="N")
