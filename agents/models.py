@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Literal, Protocol
 
 import httpx
@@ -64,6 +65,60 @@ ROLE_TEMPERATURE: dict[Role, float] = {
 }
 
 
+_lane = threading.local()
+
+
+@contextmanager
+def background_requests() -> Iterator[None]:
+    """Mark this thread's requests as background work (``RequestSlots`` serves them last)."""
+    _lane.background = True
+    try:
+        yield
+    finally:
+        _lane.background = False
+
+
+class RequestSlots:
+    """The run's requests on the wire at once, all roles together (``--concurrency``), with the
+    loop's own calls served first.
+
+    A run that plans ahead keeps many generator tasks waiting for a slot in the background
+    (``graph.runtime.pipeline``); the advisor, critic, contrast and summarizer calls of the
+    round in progress would otherwise queue behind all of them, and the round, which plans the
+    next tasks, would fall behind the server. A request marked ``background_requests`` gets a
+    slot only when no other request waits.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._busy = 0
+        self._waiting = {False: 0, True: 0}  # by lane: foreground, background
+        self._lock = threading.Lock()
+        self._turn = {False: threading.Condition(self._lock), True: threading.Condition(self._lock)}
+
+    def __enter__(self) -> None:
+        background = bool(getattr(_lane, "background", False))
+        with self._lock:
+            self._waiting[background] += 1
+            while self._busy >= self.limit or (background and self._waiting[False]):
+                self._turn[background].wait()
+            self._waiting[background] -= 1
+            self._busy += 1
+            self._wake()
+
+    def __exit__(self, *exc: object) -> None:
+        with self._lock:
+            self._busy -= 1
+            self._wake()
+
+    def _wake(self) -> None:
+        if self._busy < self.limit:
+            if self._waiting[False]:
+                self._turn[False].notify()
+            elif self._waiting[True]:
+                self._turn[True].notify()
+
+
 class CountingTransport(httpx.HTTPTransport):
     """An httpx transport that caps requests in flight and counts what went wrong on the wire.
 
@@ -73,7 +128,9 @@ class CountingTransport(httpx.HTTPTransport):
     """
 
     def __init__(
-        self, slots: threading.Semaphore | None = None, telemetry: CallTelemetry | None = None
+        self,
+        slots: RequestSlots | threading.Semaphore | None = None,
+        telemetry: CallTelemetry | None = None,
     ) -> None:
         super().__init__()
         self._slots = slots
@@ -141,7 +198,7 @@ def model_name_for(role: Role, config: ModelSettings) -> str:
 def chat_model(
     role: Role,
     config: ModelSettings,
-    slots: threading.Semaphore | None = None,
+    slots: RequestSlots | threading.Semaphore | None = None,
     telemetry: CallTelemetry | None = None,
     cache: BaseCache | None = None,
 ) -> BaseChatModel:

@@ -1,5 +1,8 @@
-"""The Data Advisor graph: advisor -> generator (one Send per advice) -> critic -> contrast ->
-summarizer -> ..."""
+"""The Data Advisor graph: advisor -> generator -> critic -> (contrast, summarizer) -> ...
+
+The advisor plans advice ahead into a backlog; its generator tasks run in the background
+(``graph.runtime.pipeline``) and the generator step collects the oldest of them, so the server
+stays busy while a round is judged and the next one planned."""
 
 from __future__ import annotations
 
@@ -8,7 +11,7 @@ from typing import Literal
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.runtime import Runtime
-from langgraph.types import Checkpointer, Send
+from langgraph.types import Checkpointer
 
 from graph.context import RunConfig
 from graph.nodes import (
@@ -20,9 +23,9 @@ from graph.nodes import (
     self_instruct_node,
     summarizer_node,
 )
-from graph.state import GenerationTask, LoopState, RunInput, RunOutput
+from graph.state import LoopState, RunInput, RunOutput
 
-# Supersteps per round: advisor, generator, critic, contrast, summarizer (+ slack).
+# Supersteps per round: advisor, generator, critic, contrast and summarizer side by side (+ slack).
 STEPS_PER_ROUND = 6
 
 
@@ -33,25 +36,27 @@ def route_start(
     return "advisor" if runtime.context.strategy == "data-advisor" else "self_instruct"
 
 
-def dispatch_generation(state: LoopState) -> list[Send]:
-    """One generator branch per advice item."""
-    return [
-        Send("generator", GenerationTask(planned=planned, round=state["round"], branch=i))
-        for i, planned in enumerate(state.get("advice") or [])
-    ]
+def route_after_critic(
+    state: LoopState, runtime: Runtime[RunConfig]
+) -> list[Literal["contrast", "summarizer"]]:
+    """The round's pairs and its summary, side by side (the baseline has no summary)."""
+    if runtime.context.strategy == "data-advisor":
+        return ["contrast", "summarizer"]
+    return ["contrast"]
 
 
 def route_after_contrast(
     state: LoopState, runtime: Runtime[RunConfig]
-) -> Literal["summarizer", "self_instruct", "finish"]:
-    """Data Advisor always summarizes (the final summary too); the baseline loops or stops."""
-    if runtime.context.strategy == "data-advisor":
-        return "summarizer"
-    return "finish" if state.get("stop_reason") else "self_instruct"
+) -> Literal["advisor", "self_instruct", "finish"]:
+    """Next round, or stop once the target is reached or a budget is spent."""
+    if state.get("stop_reason"):
+        return "finish"
+    return "advisor" if runtime.context.strategy == "data-advisor" else "self_instruct"
 
 
 def route_after_summary(state: LoopState) -> Literal["advisor", "finish"]:
-    """Next round, or stop once the target is reached or a budget is spent."""
+    """Next round, or stop (the final summary is written either way). With the contrast step,
+    whose route agrees, the next node runs once."""
     return "finish" if state.get("stop_reason") else "advisor"
 
 
@@ -64,18 +69,16 @@ def build_graph(
     )
     builder.add_node("advisor", advisor_node)
     builder.add_node("self_instruct", self_instruct_node)
-    # mypy cannot match a node whose input is a Send payload, not the state, to add_node's
-    # overloads; LangGraph takes it as declared by input_schema.
-    builder.add_node("generator", generator_node, input_schema=GenerationTask)  # type: ignore[call-overload]
+    builder.add_node("generator", generator_node)
     builder.add_node("critic", critic_node)
     builder.add_node("contrast", contrast_node)
     builder.add_node("summarizer", summarizer_node)
     builder.add_node("finish", finish_node)
     builder.add_conditional_edges(START, route_start)
-    builder.add_conditional_edges("advisor", dispatch_generation, ["generator"])
-    builder.add_conditional_edges("self_instruct", dispatch_generation, ["generator"])
+    builder.add_edge("advisor", "generator")
+    builder.add_edge("self_instruct", "generator")
     builder.add_edge("generator", "critic")
-    builder.add_edge("critic", "contrast")
+    builder.add_conditional_edges("critic", route_after_critic)
     builder.add_conditional_edges("contrast", route_after_contrast)
     builder.add_conditional_edges("summarizer", route_after_summary)
     builder.add_edge("finish", END)

@@ -30,6 +30,15 @@ def add_usage(
     return merged
 
 
+class GenerationTask(TypedDict):
+    """One generator task: an advice item (examples included), the round that planned it and its
+    branch number in that round (its candidates' ids derive from both)."""
+
+    planned: PlannedAdvice
+    round: int
+    branch: int
+
+
 class LoopState(TypedDict, total=False):
     """State of one generation run."""
 
@@ -40,7 +49,10 @@ class LoopState(TypedDict, total=False):
     candidates_seen: int
     """Candidates the critic has judged so far."""
     advice: list[PlannedAdvice]
-    """This round's advice items (one generator branch each)."""
+    """The advice items planned this round (each becomes a generator task of the backlog)."""
+    backlog: list[GenerationTask]
+    """Generator tasks planned and not yet collected, oldest first: they run in the background
+    (``graph.runtime.pipeline``); a round collects the oldest ones."""
     round_accepted: list[Candidate]
     """Candidates accepted this round (what the summarizer folds in)."""
     candidates: Annotated[list[Candidate], operator.add]
@@ -59,7 +71,8 @@ class LoopState(TypedDict, total=False):
     accepted_cells: Annotated[dict[str, int], add_counts]
     """Accepted items per grid cell, keyed ``hazard|tactic|kind`` (``grid_key``), whole run."""
     refusals: Annotated[dict[str, int], add_counts]
-    """Generator calls that refused, by hazard and by ``round N`` (the stop rule reads these)."""
+    """Generator calls that refused, by hazard and by ``round N``, and the generator tasks each
+    round collected (``round N tasks``): the stop rule reads these."""
     pairs: Annotated[dict[str, int], add_counts]
     """Preference pairs by ``pair_type``, items left without one by ``missing:<why>``, responses
     rewritten by the responder (``repaired``) and contrast calls (``contrast_calls``), whole run."""
@@ -89,14 +102,6 @@ class RunOutput(TypedDict, total=False):
     usage: dict[str, dict[str, float]]
     summary: str
     stop_reason: str | None
-
-
-class GenerationTask(TypedDict):
-    """Input of one generator branch (sent with ``Send``): its advice, examples included."""
-
-    planned: PlannedAdvice
-    round: int
-    branch: int
 
 
 GRID_SEPARATOR = "|"

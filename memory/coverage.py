@@ -154,6 +154,8 @@ def coverage_stats(
     listed: dict[str, int] | None = None,
     hazards: Sequence[str] = (),
     benign_share: float = 0.0,
+    part: int = 0,
+    in_flight: Sequence[Cell] = (),
 ) -> CoverageStats:
     """Compute coverage statistics from the memory's issue counts, and the grid's from its items
     when the run has a taxonomy (``hazards``).
@@ -162,9 +164,18 @@ def coverage_stats(
     advisor (``listed``) and advised (``advised``), so the list the advisor sees moves on instead
     of showing the same names: issues an advisor passes over (one it does not know, say) would
     otherwise hold the top of the list for the whole run.
+
+    ``part`` shows the next slice of that order instead of its head (part 1: the 9th to 16th
+    under-covered issues, ...; it wraps around): advisors asked at once each see other gaps.
+    ``in_flight`` are the cells of advice given and not yet judged (the run's backlog): each
+    counts as an item there, so advice planned ahead does not aim again at the gaps it fills.
     """
     advised, listed = advised or {}, listed or {}
     counts = memory.issue_counts()
+    cells = memory.cell_counts() if hazards else {}
+    for cell in in_flight:
+        counts[cell[1]] = counts.get(cell[1], 0) + 1
+        cells[cell] = cells.get(cell, 0) + 1
     total = sum(counts.values())
     mean = total / len(counts) if counts else 0.0
     saturated = sorted(
@@ -176,8 +187,8 @@ def coverage_stats(
         return items, listed.get(name, 0), advised.get(name, 0), name
 
     ordered = [n for n, _ in sorted(counts.items(), key=least_first) if n not in saturated]
-    under = ordered[:LISTED_ISSUES]
-    in_progress = [n for n in ordered if counts[n]][:LISTED_ISSUES]
+    under = _slice(ordered, part)
+    in_progress = _slice([n for n in ordered if counts[n]], part)
     return CoverageStats(
         items_per_issue=counts,
         total_items=total,
@@ -185,7 +196,7 @@ def coverage_stats(
         saturated=saturated,  # complete: the advisor node checks advice against it
         recent_redundancy_rate=recent_redundancy_rate,
         grid=GridCoverage.of(
-            memory.cell_counts(),
+            cells,
             hazards,
             sorted(memory.tactic_descriptions()),
             benign_share,
@@ -194,3 +205,11 @@ def coverage_stats(
         if hazards
         else GridCoverage(),
     )
+
+
+def _slice(names: list[str], part: int) -> list[str]:
+    """The ``part``-th run of ``LISTED_ISSUES`` names, wrapping around a short list."""
+    if not names or part == 0:
+        return names[:LISTED_ISSUES]
+    start = (part * LISTED_ISSUES) % len(names)
+    return (names[start:] + names[:start])[:LISTED_ISSUES]

@@ -79,7 +79,10 @@ def run(
             start = None
         elif snapshot is not None:
             echo("resume: the run was stopped before its first checkpoint; starting it over")
-        return _drive(graph, start, config, run_dir, echo, quiet)
+        try:
+            return _drive(graph, start, config, run_dir, echo, quiet)
+        finally:  # an interrupted run must not wait for, or pay for, the tasks planned ahead
+            resources.pool.close()
 
 
 def _saved_state(graph: Any, run_dir: RunDirectory) -> Any:

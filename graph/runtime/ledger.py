@@ -184,11 +184,10 @@ def refusal_stop(state: dict[str, Any], config: RunConfig) -> str | None:
     if round_ < REFUSAL_WINDOW:
         return None
     refusals = state.get("refusals") or {}
-    refused = sum(
-        refusals.get(f"round {r}", 0) for r in range(round_ - REFUSAL_WINDOW + 1, round_ + 1)
-    )
-    calls = REFUSAL_WINDOW * config.advice_per_round
-    if refused < REFUSAL_STOP_SHARE * calls:
+    window = range(round_ - REFUSAL_WINDOW + 1, round_ + 1)
+    refused = sum(refusals.get(f"round {r}", 0) for r in window)
+    calls = sum(refusals.get(f"round {r} tasks", 0) for r in window)
+    if not calls or refused < REFUSAL_STOP_SHARE * calls:
         return None
     return (
         f"the generator model refused {refused} of its {calls} calls in the last "

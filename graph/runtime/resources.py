@@ -8,7 +8,6 @@ process without one run's faults or files leaking into another's.
 from __future__ import annotations
 
 import json
-import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -19,9 +18,10 @@ from langchain_core.language_models import BaseChatModel
 from agents.cache import run_cache
 from agents.errors import UserError
 from agents.grid import Taxonomy
-from agents.models import ROLES, Role, chat_model, model_name_for
+from agents.models import ROLES, RequestSlots, Role, chat_model, model_name_for
 from agents.telemetry import CallTelemetry
 from graph.context import RunConfig
+from graph.runtime.pipeline import WorkPool, lookahead
 from graph.runtime.rundir import CACHE, CONFIG, DATASET, MEMORY, MEMORY_REF, RunDirectory
 from memory.embeddings import EmbeddingModelMissing, embeddings_for
 from memory.store import Memory
@@ -55,6 +55,10 @@ class RunResources:
     accepted_ids: set[str] = field(default_factory=set)
     """Ids in ``dataset.jsonl``: the critic never writes one twice (crash-safe re-runs)."""
     started: float = field(default_factory=time.monotonic)
+    slots: int = 1
+    """Requests on the wire at once (``requests_in_flight``)."""
+    pool: WorkPool = field(default_factory=lambda: WorkPool(1))
+    """The generator tasks and summaries running in the background (``graph.runtime.pipeline``)."""
 
     def sync_memory_with_dataset(self) -> int:
         """Make memory hold exactly the dataset's items; returns how many were restored."""
@@ -133,15 +137,27 @@ def build_resources(
     seed_memory(memory, inputs)
     telemetry = CallTelemetry()
     if models is None:
-        slots = threading.BoundedSemaphore(requests_in_flight(config))
+        wire = RequestSlots(requests_in_flight(config))
         if config.cache and not config.cache.parent.is_dir():
             raise UserError(
                 f"--cache {config.cache}: directory {config.cache.parent} does not exist"
             )
         cache = run_cache(config.cache or run_dir.file(CACHE)) if config.use_cache else None
-        models = {role: chat_model(role, config, slots, telemetry, cache) for role in ROLES}
+        models = {role: chat_model(role, config, wire, telemetry, cache) for role in ROLES}
     accepted_ids = {row["id"] for row in run_dir.read_jsonl(DATASET)}
-    return RunResources(config, run_dir, memory, inputs, dict(models), telemetry, accepted_ids)
+    slots = requests_in_flight(config)
+    return RunResources(
+        config,
+        run_dir,
+        memory,
+        inputs,
+        dict(models),
+        telemetry,
+        accepted_ids,
+        slots=slots,
+        # every task planned ahead, and a summary, run at once
+        pool=WorkPool(lookahead(slots, config.advice_per_round) + 2),
+    )
 
 
 def seed_memory(memory: Memory, inputs: RunInputs) -> None:

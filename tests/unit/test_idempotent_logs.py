@@ -25,7 +25,12 @@ class Crash(Exception):
 )
 def test_a_step_replayed_after_a_crash_writes_no_line_twice(tmp_path, monkeypatch, name, nth):
     config = RunConfig(
-        out=tmp_path / "run", target=8, advice_per_round=2, seed=3, **SCRIPTED_CONFIG
+        out=tmp_path / "run",
+        target=8,
+        advice_per_round=2,
+        concurrency=2,
+        seed=3,
+        **SCRIPTED_CONFIG,
     )
     original = RunDirectory.write_group
     seen = Counter()

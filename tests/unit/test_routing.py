@@ -9,9 +9,9 @@ import pytest
 from agents.schemas import AdviceItem, PlannedAdvice
 from graph.context import RunConfig
 from graph.graph import (
-    dispatch_generation,
     recursion_limit,
     route_after_contrast,
+    route_after_critic,
     route_after_summary,
     route_start,
 )
@@ -50,32 +50,22 @@ def test_route_start_by_strategy():
     assert route_start({}, runtime(strategy="self-instruct")) == "self_instruct"
 
 
+def test_route_after_critic_pairs_and_summarizes_side_by_side():
+    assert route_after_critic({}, runtime()) == ["contrast", "summarizer"]
+    assert route_after_critic({}, runtime(strategy="self-instruct")) == ["contrast"]
+
+
 @pytest.mark.parametrize(
     ("strategy", "reason", "expected"),
     [
-        ("data-advisor", None, "summarizer"),
-        ("data-advisor", "target reached", "summarizer"),  # the final summary is still written
+        ("data-advisor", None, "advisor"),
+        ("data-advisor", "target reached", "finish"),
         ("self-instruct", None, "self_instruct"),
         ("self-instruct", "round budget spent (3 rounds)", "finish"),
     ],
 )
 def test_route_after_contrast(strategy, reason, expected):
     assert route_after_contrast({"stop_reason": reason}, runtime(strategy=strategy)) == expected
-
-
-def test_dispatch_generation_sends_one_branch_per_advice():
-    advice = [planned("doxxing"), planned("malware", "fallback"), planned("fraud")]
-    sends = dispatch_generation({"round": 4, "advice": advice})
-    assert [s.node for s in sends] == ["generator"] * 3
-    assert [s.arg["branch"] for s in sends] == [0, 1, 2]
-    assert [s.arg["planned"].advice.safety_issue for s in sends] == ["doxxing", "malware", "fraud"]
-    assert [s.arg["planned"].source for s in sends] == ["advisor", "fallback", "advisor"]
-    assert {s.arg["round"] for s in sends} == {4}
-
-
-def test_dispatch_generation_without_advice_sends_nothing():
-    assert dispatch_generation({"round": 1, "advice": []}) == []
-    assert dispatch_generation({"round": 1}) == []
 
 
 def _usage(calls: int) -> dict:

@@ -1,0 +1,174 @@
+"""Generation that outlives a graph step: the run's generator tasks run in a pool of threads.
+
+LangGraph runs a step's tasks and waits for the slowest before it starts the next step. When
+answers take time in proportion to their length, as on a real decoding server, lock-step rounds
+leave most of a server's slots idle while the round's longest answer decodes, and while the
+advisor and summarizer calls between rounds run alone (measured: 16-20% of 16 slots busy,
+docs/benchmarks.md). So a run plans its advice ahead into a *backlog* (state), every backlog task
+(the generator's requests, then the responder's responses) starts on a pool thread as soon as it
+is planned, and each round collects the oldest tasks of the backlog; the tasks behind them keep
+the server busy while the round is judged and the next advice is planned.
+
+The pool holds no state of its own that matters: it is a cache of the backlog's running work,
+keyed by each task's (round, branch). A resumed run submits its backlog again, and answers the
+crashed run had already received replay from the answer cache (``agents.cache``). A round waits
+for the oldest ``collect_per_round`` tasks and takes every other task done by then, so the rounds
+keep pace with the server; which tasks those are depends on timing, so a run that plans ahead
+does not repeat round for round (a run in lock-step, the default, does).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+from agents.models import background_requests
+from agents.schemas import Candidate
+
+# Generator tasks kept planned and running per request the server serves at once. Each task has
+# one request on the wire at a time (its generator call, then its responder call), so 1 would
+# keep the slots busy only while nothing else happens; the rest covers a round's judging,
+# planning and pairing, during which no task is collected or planned (benchmarks/throughput.py
+# measures the utilization it gives).
+LOOKAHEAD_PER_SLOT = 5
+# Advice items per advisor call when a run plans ahead: it asks several advisors at once, each
+# shown a different part of the under-covered issues (one call of 16 items took 12.7 s on a
+# length-proportional server, one of 4 items 6.5 s; the round waits for the longest).
+ADVICE_PER_CALL = 2
+# Until the run has judged this many candidates, its acceptance rate is not estimated.
+MIN_JUDGED_FOR_RATE = 8
+# The acceptance rate assumed before that, and the floor of the estimate (a run planning for a
+# lower rate would plan many tasks it may not need at its end).
+PRIOR_ACCEPTANCE = 0.5
+MIN_ACCEPTANCE = 0.2
+
+
+class GenerationFailure(NamedTuple):
+    """A generator task that gave no candidate, or requests left without a response."""
+
+    round: int
+    branch: int
+    reason: str
+    detail: str
+    lost: int = 1
+    """Requests lost (one failure line may stand for several)."""
+
+
+@dataclass
+class TaskOutcome:
+    """What a generator task produced: its candidates, what it cost, and what went wrong."""
+
+    candidates: list[Candidate] = field(default_factory=list)
+    usage: dict[str, dict[str, float]] = field(default_factory=dict)
+    failures: list[GenerationFailure] = field(default_factory=list)
+    refused_hazard: str | None = None
+    """The hazard of the advice when the generator refused to write its requests."""
+    repaired: int = 0
+    """Responses the responder rewrote because they broke the principles."""
+
+
+def _in_background(job: Callable[[], Any]) -> Any:
+    with background_requests():  # the round's own calls go first (``RequestSlots``)
+        return job()
+
+
+def task_key(round_: int, branch: int) -> str:
+    """The pool key of a generator task."""
+    return f"r{round_}-b{branch}"
+
+
+class WorkPool:
+    """Keyed background jobs: ``submit`` starts a job once per key, ``take_done`` waits for
+    some and hands over the results of those done (a job's exception is raised there)."""
+
+    def __init__(self, workers: int) -> None:
+        self._workers = workers
+        self._executor: ThreadPoolExecutor | None = None  # started on the first job
+        self._jobs: dict[str, Future[Any]] = {}
+        self._lock = threading.Lock()
+
+    def submit(self, key: str, job: Callable[[], Any]) -> bool:
+        """Start ``job`` under ``key`` unless a job with that key is known; True if started."""
+        with self._lock:
+            if key in self._jobs:
+                return False
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(
+                    max_workers=self._workers, thread_name_prefix="generation"
+                )
+            self._jobs[key] = self._executor.submit(_in_background, job)
+            return True
+
+    def running(self) -> int:
+        """Jobs submitted and not yet taken."""
+        with self._lock:
+            return len(self._jobs)
+
+    def take_done(self, keys: Sequence[str], at_least: int) -> dict[str, Any]:
+        """Wait for the first ``at_least`` of ``keys``, then hand over the results of all of
+        ``keys`` that are done by then (they are forgotten)."""
+        with self._lock:
+            futures = {key: self._jobs[key] for key in keys}
+        wait([futures[key] for key in keys[:at_least]])
+        done = [key for key in keys if futures[key].done()]
+        with self._lock:
+            for key in done:
+                self._jobs.pop(key, None)
+        return {key: futures[key].result() for key in done}
+
+    def close(self) -> None:
+        """Cancel jobs not started; running ones finish on their own threads."""
+        with self._lock:
+            self._jobs.clear()
+            executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=False, cancel_futures=True)
+
+
+def lookahead(slots: int, advice_per_round: int) -> int:
+    """Generator tasks a run keeps planned and running: enough for ``slots`` requests at once.
+
+    A run whose round fills its slots (``--concurrency`` at most ``--advice-per-round``, the
+    default) plans no further than its round: it runs in lock-step, its rounds repeat exactly
+    under the same seed and answers (the answer cache replays it), and its advisor steers on the
+    coverage of every item planned before. Above that, it plans ahead.
+    """
+    if slots <= advice_per_round:
+        return advice_per_round
+    return LOOKAHEAD_PER_SLOT * slots
+
+
+def collect_per_round(slots: int, advice_per_round: int) -> int:
+    """The oldest generator tasks a round waits for (it takes the others already done too)."""
+    return min(advice_per_round, lookahead(slots, advice_per_round))
+
+
+def tasks_to_plan(
+    *,
+    backlog: int,
+    slots: int,
+    advice_per_round: int,
+    candidates_per_advice: int,
+    remaining: int,
+    accepted: int,
+    judged: int,
+) -> int:
+    """How many generator tasks a round plans: the backlog topped up to the lookahead, but no
+    more than the rest of the target needs at the acceptance rate so far (the tasks still running
+    when the target is reached are paid for and thrown away)."""
+    if remaining <= 0:
+        return 0
+    rate = accepted / judged if judged >= MIN_JUDGED_FOR_RATE else PRIOR_ACCEPTANCE
+    needed = math.ceil(remaining / (candidates_per_advice * max(rate, MIN_ACCEPTANCE)))
+    wanted = min(lookahead(slots, advice_per_round), max(advice_per_round, needed))
+    return max(0, wanted - backlog)
+
+
+def advisor_calls(count: int, per_call: int = ADVICE_PER_CALL) -> list[int]:
+    """Split ``count`` advice items into calls of at most ``per_call`` items."""
+    calls = math.ceil(count / per_call) if count > 0 else 0
+    return [count // calls + (1 if i < count % calls else 0) for i in range(calls)]

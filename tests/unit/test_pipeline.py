@@ -1,0 +1,122 @@
+"""graph/runtime/pipeline.py: the background pool and how far a run plans ahead."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from graph.runtime.pipeline import (
+    WorkPool,
+    advisor_calls,
+    collect_per_round,
+    lookahead,
+    tasks_to_plan,
+)
+
+
+def test_pool_runs_each_key_once_and_hands_over_the_oldest_and_whatever_else_is_done():
+    pool = WorkPool(4)
+    started = []
+    release = threading.Event()
+
+    def job(value: int, gate: threading.Event | None = None) -> int:
+        started.append(value)
+        if gate:
+            gate.wait(5)
+        return value * 10
+
+    assert pool.submit("a", lambda: job(1, release))
+    assert pool.submit("b", lambda: job(2))
+    assert pool.submit("c", lambda: job(3, release))
+    assert not pool.submit("a", lambda: job(99))  # known key: not started again
+    time.sleep(0.1)
+    assert sorted(started) == [1, 2, 3] and pool.running() == 3  # running before anyone waits
+    threading.Timer(0.2, release.set).start()
+    done = pool.take_done(["a", "b", "c"], at_least=1)  # waits for "a", takes "b" and "c" too
+    assert done == {"a": 10, "b": 20, "c": 30}
+    assert pool.running() == 0
+    assert pool.submit("a", lambda: 7) and pool.take_done(["a"], 1) == {"a": 7}  # keys may recur
+    pool.close()
+
+
+def test_pool_leaves_what_is_not_done_for_a_later_round():
+    pool = WorkPool(2)
+    gate = threading.Event()
+    pool.submit("old", lambda: 1)
+    pool.submit("slow", lambda: gate.wait(5))
+    assert pool.take_done(["old", "slow"], at_least=1) == {"old": 1}
+    assert pool.running() == 1
+    gate.set()
+    assert pool.take_done(["slow"], at_least=1) == {"slow": True}
+    pool.close()
+
+
+def test_pool_raises_a_jobs_error_where_it_is_taken():
+    pool = WorkPool(1)
+    pool.submit("x", lambda: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        pool.take_done(["x"], at_least=1)
+    pool.close()
+
+
+def test_closed_pool_cancels_what_has_not_started_and_can_start_again():
+    pool = WorkPool(1)
+    gate = threading.Event()
+    ran = []
+    pool.submit("slow", lambda: gate.wait(5))
+    pool.submit("queued", lambda: ran.append(1))
+    pool.close()
+    gate.set()
+    time.sleep(0.1)
+    assert ran == [] and pool.running() == 0
+    pool.submit("again", lambda: 3)
+    assert pool.take_done(["again"], at_least=1) == {"again": 3}
+    pool.close()
+
+
+def test_a_run_whose_round_fills_its_slots_runs_in_lock_step_and_plans_ahead_above():
+    assert lookahead(1, 4) == 4 and lookahead(4, 4) == 4  # the default: a round, no further
+    assert collect_per_round(4, 4) == 4  # ... collected whole
+    assert lookahead(16, 4) == 80 and lookahead(64, 4) == 320
+    assert collect_per_round(16, 4) == 4 and collect_per_round(64, 16) == 16
+
+
+def plan(**kw):
+    args = dict(
+        backlog=0,
+        slots=16,
+        advice_per_round=4,
+        candidates_per_advice=1,
+        remaining=1000,
+        accepted=0,
+        judged=0,
+    )
+    return tasks_to_plan(**{**args, **kw})
+
+
+def test_tasks_to_plan_tops_the_backlog_up_to_the_lookahead():
+    assert plan() == 80
+    assert plan(backlog=72) == 8
+    assert plan(backlog=80) == 0
+
+
+def test_tasks_to_plan_stops_planning_what_the_target_cannot_use():
+    # 10 items left at the prior 50% acceptance: 20 tasks, not 48
+    assert plan(remaining=10) == 20
+    # a run accepting 25% of 100 judged: 10 items need 40 tasks; 30 are planned already
+    assert plan(remaining=10, accepted=25, judged=100, backlog=30) == 10
+    # two candidates per task halve it; the floor on the rate bounds it
+    assert plan(remaining=10, candidates_per_advice=2) == 10
+    assert plan(remaining=10, accepted=1, judged=100) == 50  # 10 / 20%
+    assert plan(remaining=0) == 0
+    assert plan(remaining=1, advice_per_round=4, slots=1) == 4  # a round's advice at least
+
+
+@pytest.mark.parametrize(
+    ("count", "calls"),
+    [(0, []), (3, [3]), (4, [4]), (5, [3, 2]), (16, [4, 4, 4, 4]), (18, [4, 4, 4, 3, 3])],
+)
+def test_advisor_calls_split_evenly(count, calls):
+    assert advisor_calls(count, per_call=4) == calls
