@@ -22,6 +22,7 @@ from agents.grid import Taxonomy
 from agents.models import ROLES, Role, chat_model, model_name_for
 from agents.telemetry import CallTelemetry
 from graph.context import RunConfig
+from graph.runtime.costs import RunPrices, check_budget_priced, run_prices
 from graph.runtime.rundir import CACHE, CONFIG, DATASET, MEMORY, MEMORY_REF, RunDirectory
 from memory.embeddings import EmbeddingModelMissing, embeddings_for
 from memory.store import Memory
@@ -55,6 +56,8 @@ class RunResources:
     accepted_ids: set[str] = field(default_factory=set)
     """Ids in ``dataset.jsonl``: the critic never writes one twice (crash-safe re-runs)."""
     started: float = field(default_factory=time.monotonic)
+    prices: RunPrices | None = None
+    """The price of each role's model (``graph.runtime.costs``), for the cost ledger."""
 
     def sync_memory_with_dataset(self) -> int:
         """Make memory hold exactly the dataset's items; returns how many were restored."""
@@ -141,7 +144,16 @@ def build_resources(
         cache = run_cache(config.cache or run_dir.file(CACHE)) if config.use_cache else None
         models = {role: chat_model(role, config, slots, telemetry, cache) for role in ROLES}
     accepted_ids = {row["id"] for row in run_dir.read_jsonl(DATASET)}
-    return RunResources(config, run_dir, memory, inputs, dict(models), telemetry, accepted_ids)
+    return RunResources(
+        config,
+        run_dir,
+        memory,
+        inputs,
+        dict(models),
+        telemetry,
+        accepted_ids,
+        prices=run_prices(config),
+    )
 
 
 def seed_memory(memory: Memory, inputs: RunInputs) -> None:
@@ -234,6 +246,7 @@ def resources_of(config: RunConfig) -> RunResources:
 
 
 def _open_for_server(config: RunConfig) -> RunResources:
+    check_budget_priced(config)  # a --max-cost that nothing can price must not pass unseen
     key = Path(config.out)
     run_dir = RunDirectory(key) if key.exists() else RunDirectory.create(key)
     run_dir.write_json(CONFIG, config.public_dict())  # what this (possibly extended) run uses
