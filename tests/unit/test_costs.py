@@ -334,3 +334,21 @@ def test_max_cost_without_prices_exits_2_before_writing(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: --max-cost needs a price")
     assert not Path(out).exists()
+
+
+def test_the_report_shows_dollars_and_draws_them_for_a_priced_run(tmp_path):
+    from graph.report import main as report_main
+    from tests.unit.test_report import FAKE, make_run
+
+    priced, plain = make_run(tmp_path / "priced"), make_run(tmp_path / "plain")
+    stats = json.loads((priced / "stats.json").read_text())
+    stats["cost"] = {"total_usd": 0.05, "per_accepted_item_usd": 0.05 / 14, "per_round_usd": 0.0125}
+    (priced / "stats.json").write_text(json.dumps(stats))
+    rounds = [{"round": r, "accepted": 3 * r, "cost_usd": 0.0125 * r} for r in range(1, 5)]
+    (priced / "rounds.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rounds))
+    assert report_main([str(priced), str(plain), *FAKE]) == EXIT_OK
+    page = (priced / "report.html").read_text()
+    assert "<h2>Cost</h2>" in page
+    assert "<td>cost (USD)</td><td>$0.0500</td><td>unknown</td>" in page
+    assert report_main([str(plain), *FAKE]) == EXIT_OK
+    assert "<h2>Cost</h2>" not in (plain / "report.html").read_text()  # nothing to draw
