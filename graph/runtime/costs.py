@@ -154,10 +154,10 @@ def check_budget_priced(config: RunConfig, prices: RunPrices | None = None) -> N
     prices = prices or run_prices(config)
     if unknown := prices.unknown_roles:
         model = model_name_for(unknown[0], config)
+        roles = f" ({', '.join(unknown)})" if len(unknown) < len(ROLES) else ""
         raise UserError(
-            f"--max-cost needs a price for every model; none is known for {model!r} "
-            f"({', '.join(unknown)}) at {config.base_url}: give --price-in and --price-out "
-            "(USD per million tokens)"
+            f"--max-cost needs a price for every model; none is known for {model!r}{roles} "
+            f"at {config.base_url}: give --price-in and --price-out (USD per million tokens)"
         )
 
 
