@@ -92,6 +92,22 @@ class RunConfig(BaseModel):
     max_llm_calls: int | None = Field(
         None, ge=1, description="LLM call budget (default: from target)."
     )
+    max_cost: float | None = Field(
+        None,
+        gt=0,
+        description="Cost budget in USD: the run stops once its LLM calls have cost this much "
+        "(needs a price for every model: --price-in/--price-out or a hosted model genai-prices "
+        "knows).",
+    )
+    price_in: float | None = Field(
+        None,
+        ge=0,
+        description="USD per million input tokens, for every role's model (default: genai-prices' "
+        "price for a hosted endpoint and model it knows; else cost is unknown).",
+    )
+    price_out: float | None = Field(
+        None, ge=0, description="USD per million output tokens, for every role's model."
+    )
     advice_per_round: int = Field(
         4, ge=1, le=64, description="Advice items (generator branches) per round."
     )
@@ -258,6 +274,8 @@ class RunConfig(BaseModel):
 
     @model_validator(mode="after")
     def _check_provider(self) -> RunConfig:
+        if (self.price_in is None) != (self.price_out is None):
+            raise ValueError("--price-in and --price-out go together (USD per million tokens)")
         if self.memory_namespace and not self.chroma_url:
             raise ValueError("--memory-namespace needs --chroma-url")
         if self.provider == "openai" and not (

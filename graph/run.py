@@ -98,6 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser_add("--structured-attempts", "structured_attempts", type=int, metavar="N")
     parser_add("--max-rounds", "max_rounds", type=int, metavar="N")
     parser_add("--max-llm-calls", "max_llm_calls", type=int, metavar="N")
+    parser_add("--max-cost", "max_cost", type=float, metavar="USD")
+    parser_add("--price-in", "price_in", type=float, metavar="USD")
+    parser_add("--price-out", "price_out", type=float, metavar="USD")
     parser_add("--advice-per-round", "advice_per_round", type=int, metavar="N")
     parser_add("--candidates-per-advice", "candidates_per_advice", type=int, metavar="N")
     parser_add("--examples-per-prompt", "examples_per_prompt", type=int, metavar="N")
@@ -173,6 +176,10 @@ RESUME_OVERRIDES = frozenset(
         "target",
         "max_rounds",
         "max_llm_calls",
+        "max_cost",
+        # a price corrects what the whole run cost (cost is its tokens at the current prices)
+        "price_in",
+        "price_out",
         "concurrency",
         "rpm",
         "request_timeout",

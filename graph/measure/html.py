@@ -16,6 +16,7 @@ from matplotlib.ticker import MaxNLocator
 from graph.measure.figures import COLORS, DPI, image_section, png_data_uri, run_label, short_label
 from graph.measure.grid_plots import grid_section
 from graph.measure.reference_html import reference_section
+from graph.runtime.costs import format_usd
 
 TOP_ISSUES = 30
 HISTOGRAM_BINS = 20
@@ -43,6 +44,9 @@ TABLE_ROWS = (
     ("LLM calls per item", "llm_calls_per_item"),
     ("tokens per item", "tokens_per_item"),
     ("seconds per item", "seconds_per_item"),
+    ("cost (USD)", "cost_usd"),
+    ("cost per accepted item (USD)", "cost_per_item_usd"),
+    ("cost per round (USD)", "cost_per_round_usd"),
     ("stop reason", "stop_reason"),
     ("embeddings", "embeddings"),
 )
@@ -146,8 +150,20 @@ def plot_nearest_neighbours(runs: list[dict[str, Any]]) -> str:
     return _png_data_uri(axes)
 
 
-def _cell(value: Any) -> str:
-    """A table cell's text."""
+def plot_cost(runs: list[dict[str, Any]]) -> str:
+    """Dollars spent against accepted items, after every round, one line per priced run."""
+    axes = _axes("Cost", "accepted items", "USD spent", counts_on="x")
+    for color, metrics in zip(cycle(COLORS), runs):
+        if curve := metrics.get("cost_curve"):
+            accepted, dollars = zip(*([0, 0.0], *curve), strict=True)
+            axes.plot(accepted, dollars, color=color, lw=LINE_WIDTH, label=run_label(metrics))
+    return _png_data_uri(axes)
+
+
+def _cell(value: Any, key: str = "") -> str:
+    """A table cell's text (dollars as ``graph.runtime.costs.format_usd`` writes them)."""
+    if key.startswith("cost"):
+        return format_usd(value)
     if value is None:
         return "–"
     if isinstance(value, float):
@@ -163,7 +179,7 @@ def metrics_table(runs: list[dict[str, Any]]) -> str:
     )
     body = "".join(
         f"<tr><td>{html.escape(title)}</td>"
-        + "".join(f"<td>{html.escape(_cell(m.get(key)))}</td>" for m in runs)
+        + "".join(f"<td>{html.escape(_cell(m.get(key), key))}</td>" for m in runs)
         + "</tr>"
         for title, key in TABLE_ROWS
     )
@@ -180,6 +196,8 @@ def build_html(runs: list[dict[str, Any]]) -> str:
         ("Nearest-neighbour similarity", plot_nearest_neighbours(runs)),
         ("Rejections by reason", plot_rejections(runs)),
     ]
+    if any(m.get("cost_curve") for m in runs):  # a run without prices has no cost to draw
+        plots.append(("Cost", plot_cost(runs)))
     sources = "".join(f"<li>{html.escape(m['run_dir'])}</li>" for m in runs)
     images = "".join(image_section(title, uri) for title, uri in plots)
     extra = grid_section(runs) + reference_section(runs)

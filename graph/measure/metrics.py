@@ -22,7 +22,7 @@ from graph.measure.reference_coverage import (
     EmbeddedReference,
     reference_coverage,
 )
-from graph.runtime.rundir import CONFIG, DATASET, REJECTED, STATS, RunDirectory
+from graph.runtime.rundir import CONFIG, DATASET, REJECTED, ROUNDS, STATS, RunDirectory
 from memory.store import normalize_issue
 
 # Rows of the similarity matrix computed at once, so memory stays bounded on large datasets.
@@ -208,12 +208,31 @@ def load_run(run_dir: Path | str) -> dict[str, Any]:
         "rejected": run.read_jsonl(REJECTED),
         "stats": run.read_json(STATS),
         "config": run.read_json(CONFIG),
+        "rounds": run.read_jsonl(ROUNDS),
     }
 
 
 def _per_item(value: Any, accepted: int) -> float | None:
     """A run total divided by the accepted items (None when unknown)."""
     return round(value / accepted, 2) if isinstance(value, int | float) and accepted else None
+
+
+def cost_metrics(stats: dict[str, Any], rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    """Dollars of a run (``stats.json``'s ``cost``; ``None`` when unknown), by role and per
+    round, and the cumulative cost against accepted items after each round (``rounds.jsonl``)."""
+    cost = stats.get("cost") or {}
+    known = [r for r in rounds if isinstance(r.get("cost_usd"), int | float)]
+    spent = [0.0, *(r["cost_usd"] for r in known)]
+    return {
+        "cost_usd": cost.get("total_usd"),
+        "cost_per_item_usd": cost.get("per_accepted_item_usd"),
+        "cost_per_round_usd": cost.get("per_round_usd"),
+        "cost_by_role_usd": cost.get("by_role_usd") or {},
+        "cost_by_round_usd": [
+            [r["round"], round(spent[i + 1] - spent[i], 6)] for i, r in enumerate(known)
+        ],
+        "cost_curve": [[r.get("accepted", 0), r["cost_usd"]] for r in known],
+    }
 
 
 def run_metrics(
@@ -273,6 +292,7 @@ def run_metrics(
         "llm_calls_per_item": _per_item(stats.get("llm_calls"), accepted),
         "tokens_per_item": _per_item(tokens, accepted),
         "seconds_per_item": _per_item(stats.get("seconds"), accepted),
+        **cost_metrics(stats, run["rounds"]),
         "nearest_neighbor_similarities": [round(s, DIGITS) for s in similarities],
         **covered,
     }

@@ -13,6 +13,7 @@ from agents.errors import UserError
 from agents.models import Role, check_reachable
 from graph.cli import EXIT_BUDGET, EXIT_OK
 from graph.context import RunConfig
+from graph.runtime.costs import RunPrices, check_budget_priced, cost_stop, format_usd, run_prices
 from graph.runtime.progress import RunProgress
 from graph.runtime.resources import build_resources, check_memory_server, load_inputs
 from graph.runtime.rundir import (
@@ -47,6 +48,8 @@ def run(
     from graph.graph import build_graph
 
     load_inputs(config)  # a bad input file must fail before anything is written
+    prices = run_prices(config)
+    check_budget_priced(config, prices)
     if models is None:
         check_reachable(config)
     check_memory_server(config)
@@ -68,19 +71,21 @@ def run(
         if snapshot is not None and snapshot.values:
             if restored := resources.sync_memory_with_dataset():
                 echo(f"resume: restored {restored} dataset item(s) missing from memory")
+            done = snapshot.values.get("accepted", 0) >= config.target
+            if not snapshot.next and done:
+                echo(f"run already complete: {snapshot.values['accepted']} items in {config.out}")
+                return EXIT_OK
+            if reason := cost_stop(snapshot.values, config, prices):  # spend nothing past it
+                echo(_budget_error(reason, snapshot.values, config, ""))
+                return EXIT_BUDGET
             if not snapshot.next:
-                if snapshot.values.get("accepted", 0) >= config.target:
-                    echo(
-                        f"run already complete: {snapshot.values['accepted']} items in {config.out}"
-                    )
-                    return EXIT_OK
                 last = "summarizer" if config.strategy == "data-advisor" else "critic"
                 graph.update_state({"configurable": THREAD}, {"stop_reason": None}, as_node=last)
             start = None
         elif snapshot is not None:
             echo("resume: the run was stopped before its first checkpoint; starting it over")
         try:
-            return _drive(graph, start, config, run_dir, echo, quiet)
+            return _drive(graph, start, config, run_dir, echo, quiet, prices)
         finally:  # an interrupted run must not wait for, or pay for, the tasks planned ahead
             resources.pool.close()
 
@@ -99,15 +104,19 @@ def _drive(
     run_dir: RunDirectory,
     echo: Echo,
     quiet: bool,
+    prices: RunPrices,
 ) -> int:
     from graph.graph import recursion_limit
 
     final: dict[str, Any] = {}
-    with RunProgress(config.target, quiet=quiet) as progress:
+    with RunProgress(config.target, quiet=quiet, prices=prices) as progress:
+        dollars = f" / {format_usd(config.max_cost)}" if config.max_cost is not None else ""
         progress.note(
             f"data-advisor: {config.strategy} -> {config.out} (target {config.target}, provider "
-            f"{config.provider}, budget {config.round_budget} rounds / {config.call_budget} LLM calls)"
+            f"{config.provider}, budget {config.round_budget} rounds / {config.call_budget} LLM "
+            f"calls{dollars})"
         )
+        progress.note(prices.describe())
         for mode, payload in graph.stream(
             start,
             context=config,
@@ -129,13 +138,22 @@ def _drive(
         echo(f"warning: {warning}")
     if final.get("accepted", 0) < config.target:
         reason = final.get("stop_reason") or "stopped"
-        echo(
-            f"error: {reason} before the target ({final.get('accepted', 0)}/{config.target}); "
-            f"{main_rejection(stats)}continue with: python -m graph.run --resume --out {config.out} "
-            "--max-rounds N, or use a more capable model (--base-url/--model)"
-        )
+        echo(_budget_error(reason, final, config, main_rejection(stats)))
         return EXIT_BUDGET
     return EXIT_OK
+
+
+def _budget_error(reason: str, state: dict[str, Any], config: RunConfig, hint: str) -> str:
+    """The line that says a run stopped before its target, and how to continue it."""
+    resume = f"python -m graph.run --resume --out {config.out}"
+    if reason.startswith("cost budget") and config.max_cost is not None:
+        how = f"{resume} --max-cost USD (more than {format_usd(config.max_cost)})"
+    else:
+        how = f"{resume} --max-rounds N, or use a more capable model (--base-url/--model)"
+    return (
+        f"error: {reason} before the target ({state.get('accepted', 0)}/{config.target}); "
+        f"{hint}continue with: {how}"
+    )
 
 
 # What to change when most candidates fail for one reason.

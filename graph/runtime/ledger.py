@@ -15,6 +15,7 @@ from agents.contrast import Pairs
 from agents.critic import CriticReport
 from agents.schemas import AcceptedItem, Candidate, PlannedAdvice, RejectedItem
 from graph.context import RunConfig
+from graph.runtime.costs import RunPrices, cost_stats, cost_stop, spent
 from graph.runtime.resources import RunResources
 from graph.runtime.rundir import ADVICE, DATASET, PAIRS, REJECTED, ROUNDS, STATS, SUMMARIES
 from graph.runtime.stats import build_stats
@@ -140,9 +141,9 @@ def settle_round(
         "accepted_cells": add_counts(state.get("accepted_cells"), update["accepted_cells"]),
         "judged_by_tactic": add_counts(state.get("judged_by_tactic"), update["judged_by_tactic"]),
     }
-    update["stop_reason"] = stop_reason(projected, config)
+    update["stop_reason"] = stop_reason(projected, config, res.prices)
     write_stats(res, projected, update["stop_reason"])
-    res.run_dir.write_group(ROUNDS, [round_record(projected)])
+    res.run_dir.write_group(ROUNDS, [round_record(projected, res.prices)])
     return update
 
 
@@ -195,8 +196,10 @@ def refusal_stop(state: dict[str, Any], config: RunConfig) -> str | None:
     )
 
 
-def stop_reason(state: dict[str, Any], config: RunConfig) -> str | None:
-    """Why the run must stop now, or ``None`` to go on."""
+def stop_reason(
+    state: dict[str, Any], config: RunConfig, prices: RunPrices | None = None
+) -> str | None:
+    """Why the run must stop now, or ``None`` to go on (``prices``: for ``--max-cost``)."""
     if state.get("accepted", 0) >= config.target:
         return "target reached"
     if reason := refusal_stop(state, config):
@@ -205,11 +208,12 @@ def stop_reason(state: dict[str, Any], config: RunConfig) -> str | None:
         return f"round budget spent ({config.round_budget} rounds)"
     if total_calls(state) >= config.call_budget:
         return f"LLM call budget spent ({config.call_budget} calls)"
-    return None
+    return cost_stop(state, config, prices)
 
 
-def round_record(state: dict[str, Any]) -> dict[str, Any]:
+def round_record(state: dict[str, Any], prices: RunPrices | None = None) -> dict[str, Any]:
     """Totals after a round (``rounds.jsonl``): how cost and acceptance develop over a run."""
+    dollars = spent(state, prices)
     usage = state.get("usage")
     return {
         "round": state.get("round", 0),
@@ -218,6 +222,7 @@ def round_record(state: dict[str, Any]) -> dict[str, Any]:
         "llm_calls": total_calls(state),
         "input_tokens": usage_total(usage, "input_tokens"),
         "output_tokens": usage_total(usage, "output_tokens"),
+        "cost_usd": None if dollars is None else round(dollars, 6),
         "summary_chars": len(state.get("summary", "")),
         "advice_discarded": sum((state.get("discarded_advice") or {}).values()),
     }
@@ -226,6 +231,10 @@ def round_record(state: dict[str, Any]) -> dict[str, Any]:
 def write_stats(res: RunResources, state: dict[str, Any], reason: str | None) -> None:
     """Replace ``stats.json`` with the run's totals so far."""
     stats = build_stats(
-        state, time.monotonic() - res.started, reason, res.telemetry.transport_faults()
+        state,
+        time.monotonic() - res.started,
+        reason,
+        res.telemetry.transport_faults(),
+        cost=cost_stats(state, res.prices, res.config.max_cost),
     )
     res.run_dir.write_json(STATS, stats)

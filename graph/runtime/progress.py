@@ -11,14 +11,25 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from graph.state import GRID_SEPARATOR, usage_total
+from graph.runtime.costs import UNKNOWN_HINT, RunPrices, format_usd
+from graph.state import GRID_SEPARATOR, add_usage, usage_total
 
 
 class RunProgress:
     """Follows the graph's stream of updates and shows where the run is."""
 
-    def __init__(self, target: int, *, quiet: bool = False, console: Console | None = None) -> None:
+    def __init__(
+        self,
+        target: int,
+        *,
+        quiet: bool = False,
+        console: Console | None = None,
+        prices: RunPrices | None = None,
+    ) -> None:
         self.target = target
+        self.prices = prices
+        self.cost: float | None = None
+        """The whole run's dollars so far (resumes included), ``None`` while unknown."""
         self.quiet = quiet
         self.console = console or Console()
         self.started = time.monotonic()
@@ -70,6 +81,9 @@ class RunProgress:
             self.rejections[reason] = self.rejections.get(reason, 0) + count
         if node == "critic":
             self.accepted = update.get("accepted", self.accepted)
+            if self.prices is not None:  # the run's usage: the state before plus this update
+                usage = add_usage(state.get("usage"), update.get("usage"))
+                self.cost = self.prices.cost(usage).total
             for cell, count in (update.get("accepted_cells") or {}).items():
                 self.cells.add(cell)
                 self.benign += count if cell.endswith(f"{GRID_SEPARATOR}benign") else 0
@@ -95,9 +109,13 @@ class RunProgress:
         return (
             f"round {self.round:>3}: accepted {self.accepted}/{self.target} (+{added}), "
             f"{self._grid_text()}, rejected: {top or 'none'}; {self._advice_text()}; {self.tokens} tokens, "
-            f"{time.monotonic() - self.started:.0f}s"
+            f"{self._cost_text()}, {time.monotonic() - self.started:.0f}s"
             + (f", ~{eta / 60:.1f} min left" if eta is not None else "")
         )
+
+    def _cost_text(self) -> str:
+        """The run's dollars so far, or that they are unknown."""
+        return "cost unknown" if self.cost is None else format_usd(self.cost)
 
     def _grid_text(self) -> str:
         """This run's grid so far: cells filled and benign look-alikes among the items."""
@@ -129,6 +147,7 @@ class RunProgress:
                 or "-",
             ),
             ("tokens", str(self.tokens)),
+            ("cost", self._cost_text()),
             ("elapsed", f"{time.monotonic() - self.started:.0f} s"),
             ("left", f"~{eta / 60:.1f} min" if eta is not None else "-"),
         ]
@@ -138,11 +157,12 @@ class RunProgress:
 
     def final(self, stats: dict[str, Any], out: str) -> None:
         """The closing table (unless quiet) and one machine-readable line: ``result: {json}``."""
+        cost = stats.get("cost") or {}
         if not self.quiet and not self.console.is_terminal:
             print(
                 f"done: {stats['accepted']} accepted of {stats['candidates_judged']} judged "
                 f"({stats['acceptance_rate']:.0%}), {stats['llm_calls']} LLM calls, "
-                f"{stats['seconds']}s; {stats['stop_reason']}",
+                f"{final_cost_text(cost)}, {stats['seconds']}s; {stats['stop_reason']}",
                 flush=True,
             )
         elif not self.quiet:
@@ -153,6 +173,7 @@ class RunProgress:
                 "acceptance",
                 "LLM calls",
                 "tokens / item",
+                "cost",
                 "seconds",
                 "stop",
             ):
@@ -163,6 +184,7 @@ class RunProgress:
                 f"{stats['acceptance_rate']:.0%}",
                 str(stats["llm_calls"]),
                 str(stats["tokens_per_accepted_item"]),
+                final_cost_text(cost),
                 str(stats["seconds"]),
                 str(stats["stop_reason"]),
             )
@@ -176,5 +198,19 @@ class RunProgress:
             "seconds",
             "stop_reason",
         )
-        result = {"out": out, "target": self.target, **{k: stats.get(k) for k in keys}}
+        result = {
+            "out": out,
+            "target": self.target,
+            **{k: stats.get(k) for k in keys},
+            "cost_usd": cost.get("total_usd"),
+        }
         print("result: " + json.dumps(result), flush=True)
+
+
+def final_cost_text(cost: dict[str, Any]) -> str:
+    """A run's dollars in all and per accepted item (``stats.json``'s ``cost``), or unknown."""
+    if cost.get("total_usd") is None:
+        return UNKNOWN_HINT
+    per_item = cost.get("per_accepted_item_usd")
+    each = f" ({format_usd(per_item)} per accepted item)" if per_item is not None else ""
+    return f"cost {format_usd(cost['total_usd'])}{each}"

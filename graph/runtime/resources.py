@@ -21,6 +21,7 @@ from agents.grid import Taxonomy
 from agents.models import ROLES, RequestSlots, Role, chat_model, model_name_for
 from agents.telemetry import CallTelemetry
 from graph.context import RunConfig
+from graph.runtime.costs import RunPrices, check_budget_priced, run_prices
 from graph.runtime.pipeline import WorkPool, lookahead
 from graph.runtime.rundir import CACHE, CONFIG, DATASET, MEMORY, MEMORY_REF, RunDirectory
 from memory.embeddings import EmbeddingModelMissing, embeddings_for
@@ -59,6 +60,8 @@ class RunResources:
     """Requests on the wire at once (``requests_in_flight``)."""
     pool: WorkPool = field(default_factory=lambda: WorkPool(1))
     """The generator tasks and summaries running in the background (``graph.runtime.pipeline``)."""
+    prices: RunPrices | None = None
+    """The price of each role's model (``graph.runtime.costs``), for the cost ledger."""
 
     def sync_memory_with_dataset(self) -> int:
         """Make memory hold exactly the dataset's items; returns how many were restored."""
@@ -155,8 +158,9 @@ def build_resources(
         telemetry,
         accepted_ids,
         slots=slots,
-        # every task planned ahead, and a summary, run at once
+        # every task planned ahead runs at once
         pool=WorkPool(lookahead(slots, config.advice_per_round) + 2),
+        prices=run_prices(config),
     )
 
 
@@ -250,6 +254,7 @@ def resources_of(config: RunConfig) -> RunResources:
 
 
 def _open_for_server(config: RunConfig) -> RunResources:
+    check_budget_priced(config)  # a --max-cost that nothing can price must not pass unseen
     key = Path(config.out)
     run_dir = RunDirectory(key) if key.exists() else RunDirectory.create(key)
     run_dir.write_json(CONFIG, config.public_dict())  # what this (possibly extended) run uses

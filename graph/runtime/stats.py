@@ -17,10 +17,13 @@ def build_stats(
     seconds: float,
     stop_reason: str | None,
     transport_faults: dict[str, int] | None = None,
+    *,
+    cost: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Statistics of a run from its state; ``seconds`` is the wall time of this process's part.
 
-    ``transport_faults`` are the run's own (``CallTelemetry``), never another run's.
+    ``transport_faults`` are the run's own (``CallTelemetry``), never another run's; ``cost`` is
+    the dollars section (``graph.runtime.costs.cost_stats``).
     """
     usage = state.get("usage") or {}
     seen = int(state.get("candidates_seen", 0))
@@ -41,6 +44,7 @@ def build_stats(
         "tokens_per_accepted_item": round((tokens_in + tokens_out) / accepted, 1)
         if accepted
         else None,
+        "cost": cost or {"total_usd": None},
         "usage_by_role": {
             role: {key: round(value, 2) for key, value in counts.items()}
             for role, counts in usage.items()

@@ -29,7 +29,7 @@ def test_pool_runs_each_key_once_and_hands_over_the_oldest_and_whatever_else_is_
 
     assert pool.submit("a", lambda: job(1, release))
     assert pool.submit("b", lambda: job(2))
-    assert pool.submit("c", lambda: job(3, release))
+    assert pool.submit("c", lambda: job(3))
     assert not pool.submit("a", lambda: job(99))  # known key: not started again
     time.sleep(0.1)
     assert sorted(started) == [1, 2, 3] and pool.running() == 3  # running before anyone waits
