@@ -1,7 +1,7 @@
 """Throughput: the graph against a server with fixed latency and a concurrency cap; prints a table.
 
 Run: ``python -m benchmarks.throughput [--target 200] [--latency 0.2] [--cap 16]
-[--server fixed|proportional|both] [--proportional-target 60]``
+[--server fixed|proportional|both] [--proportional-target N]``
 
 It runs the real code path (CLI ``run()``, LangGraph, Chroma, critic) against the loopback fake
 OpenAI-compatible server, whose every answer takes ``--latency`` seconds and which serves at most
@@ -31,6 +31,10 @@ ROUND = {"advice_per_round": 16, "candidates_per_advice": 2}
 # The length-proportional server: seconds to the first token, tokens per second per stream.
 PROPORTIONAL = {"ttft": 0.1, "tokens_per_second": 60.0}
 SLOTS = (16, 64)
+# Items per slot of a utilization run: a run that plans ahead keeps 5 tasks per slot running
+# (graph.runtime.pipeline), so a run must be several times that long to be measured past its
+# start and its end (each a partly idle server).
+TARGET_PER_SLOT = 20
 SHAPES = {"16 advice x 2": ROUND, "default round": {}}
 UTILIZATION_TARGET = 0.85
 
@@ -70,20 +74,24 @@ def measure_utilization(target: int, slots: int, shape: dict) -> dict:
     }
 
 
-def utilization_table(target: int) -> None:
+def utilization_table(target: int | None) -> None:
     """Print the length-proportional server's utilization at each slot count and round shape."""
     print(
         f"\nLength-proportional server: {PROPORTIONAL['ttft']} s + completion tokens / "
         f"{PROPORTIONAL['tokens_per_second']:.0f} tokens/s per stream, answers of the world's "
-        f"capable-model double; --concurrency = slots; target {target} items\n"
+        f"capable-model double; --concurrency = slots; target "
+        f"{target or f'{TARGET_PER_SLOT} x slots'} items\n"
     )
-    print("| slots | round | LLM calls | loop wall s | summed service s | calls/s | utilization |")
-    print("|---|---|---|---|---|---|---|")
+    print(
+        "| slots | round | target | LLM calls | loop wall s | summed service s | calls/s | utilization |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
     for slots in SLOTS:
         for name, shape in SHAPES.items():
-            row = measure_utilization(target, slots, shape)
+            items = target or TARGET_PER_SLOT * slots
+            row = measure_utilization(items, slots, shape)
             print(
-                f"| {slots} | {name} | {row['calls']} | {row['wall']:.1f} | {row['service']:.1f} | "
+                f"| {slots} | {name} | {items} | {row['calls']} | {row['wall']:.1f} | {row['service']:.1f} | "
                 f"{row['calls'] / row['wall']:.1f} | {row['utilization']:.0%} |",
                 flush=True,
             )
@@ -97,7 +105,9 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.2)
     parser.add_argument("--cap", type=int, default=16)
     parser.add_argument("--server", choices=["fixed", "proportional", "both"], default="both")
-    parser.add_argument("--proportional-target", type=int, default=60)
+    parser.add_argument(
+        "--proportional-target", type=int, default=None, help=f"default {TARGET_PER_SLOT} x slots"
+    )
     args = parser.parse_args()
     if args.server == "proportional":
         print(f"Machine: {machine()}")

@@ -26,6 +26,7 @@ from graph.runtime.pipeline import (
     TaskOutcome,
     advisor_calls,
     collect_per_round,
+    plans_ahead,
     task_key,
     tasks_to_plan,
 )
@@ -123,7 +124,7 @@ def self_instruct_node(state: LoopState, runtime: Runtime[RunConfig]) -> dict[st
 def _advice_per_call(config: RunConfig, slots: int) -> int:
     """A run in lock-step asks one advisor for its round; one planning ahead asks several, each
     for a few items (a short answer: the round waits for the longest)."""
-    return config.advice_per_round if slots <= config.advice_per_round else ADVICE_PER_CALL
+    return ADVICE_PER_CALL if plans_ahead(slots) else config.advice_per_round
 
 
 def _tasks_to_plan(state: LoopState, config: RunConfig, slots: int) -> int:

@@ -35,6 +35,8 @@ from agents.schemas import Candidate
 # planning and pairing, during which no task is collected or planned (benchmarks/throughput.py
 # measures the utilization it gives).
 LOOKAHEAD_PER_SLOT = 5
+# Runs with at most this many requests in flight (the default --concurrency) run in lock-step.
+LOCKSTEP_MAX_SLOTS = 4
 # Advice items per advisor call when a run plans ahead: it asks several advisors at once, each
 # shown a different part of the under-covered issues (one call of 16 items took 12.7 s on a
 # length-proportional server, one of 4 items 6.5 s; the round waits for the longest).
@@ -129,17 +131,22 @@ class WorkPool:
             executor.shutdown(wait=False, cancel_futures=True)
 
 
+def plans_ahead(slots: int) -> bool:
+    """Whether a run with ``slots`` requests in flight plans ahead (else: lock-step rounds)."""
+    return slots > LOCKSTEP_MAX_SLOTS
+
+
 def lookahead(slots: int, advice_per_round: int) -> int:
     """Generator tasks a run keeps planned and running: enough for ``slots`` requests at once.
 
-    A run whose round fills its slots (``--concurrency`` at most ``--advice-per-round``, the
-    default) plans no further than its round: it runs in lock-step, its rounds repeat exactly
-    under the same seed and answers (the answer cache replays it), and its advisor steers on the
-    coverage of every item planned before. Above that, it plans ahead.
+    A run on a small server (``--concurrency`` at most ``LOCKSTEP_MAX_SLOTS``: the default, and
+    the embedded model) plans no further than its round: it runs in lock-step, its rounds repeat
+    exactly under the same seed and answers (the answer cache replays it), and its advisor
+    steers on the coverage of every item planned before. Above that, it plans ahead.
     """
-    if slots <= advice_per_round:
+    if not plans_ahead(slots):
         return advice_per_round
-    return LOOKAHEAD_PER_SLOT * slots
+    return max(advice_per_round, LOOKAHEAD_PER_SLOT * slots)
 
 
 def collect_per_round(slots: int, advice_per_round: int) -> int:

@@ -76,9 +76,10 @@ def test_closed_pool_cancels_what_has_not_started_and_can_start_again():
     pool.close()
 
 
-def test_a_run_whose_round_fills_its_slots_runs_in_lock_step_and_plans_ahead_above():
+def test_a_run_on_a_small_server_runs_in_lock_step_and_plans_ahead_above():
     assert lookahead(1, 4) == 4 and lookahead(4, 4) == 4  # the default: a round, no further
-    assert collect_per_round(4, 4) == 4  # ... collected whole
+    assert lookahead(4, 16) == 16 and collect_per_round(4, 4) == 4  # ... collected whole
+    assert lookahead(16, 16) == 80 and collect_per_round(16, 16) == 16
     assert lookahead(16, 4) == 80 and lookahead(64, 4) == 320
     assert collect_per_round(16, 4) == 4 and collect_per_round(64, 16) == 16
 
