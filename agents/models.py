@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Mapping
 from typing import Literal, Protocol
 
@@ -14,6 +13,7 @@ from langchain_core.rate_limiters import InMemoryRateLimiter
 from pydantic import SecretStr
 
 from agents import embedded
+from agents.concurrency import AdaptiveLimit, Outcome
 from agents.errors import UserError
 from agents.telemetry import CallTelemetry
 
@@ -65,25 +65,39 @@ ROLE_TEMPERATURE: dict[Role, float] = {
 
 
 class CountingTransport(httpx.HTTPTransport):
-    """An httpx transport that caps requests in flight and counts what went wrong on the wire.
+    """An httpx transport that limits requests in flight and counts what went wrong on the wire.
 
-    ``slots`` (shared by all roles of a run) is ``--concurrency``. The OpenAI client retries
-    429/5xx/timeouts/dropped connections on its own; this is where those faults become visible,
-    counted in the run's ``telemetry`` for ``stats.json``.
+    ``limit`` (shared by all roles of a run) starts at ``--concurrency`` and adapts to the
+    server's 429s (``agents.concurrency``). The OpenAI client retries 429/5xx/timeouts/dropped
+    connections on its own; this is where those faults become visible, counted in the run's
+    ``telemetry`` for ``stats.json``.
     """
 
     def __init__(
-        self, slots: threading.Semaphore | None = None, telemetry: CallTelemetry | None = None
+        self, limit: AdaptiveLimit | None = None, telemetry: CallTelemetry | None = None
     ) -> None:
-        super().__init__()
-        self._slots = slots
+        if limit is None:
+            super().__init__()
+        else:  # httpx pools 100 connections (20 kept alive) by default: the limit must decide
+            size = limit.maximum
+            super().__init__(
+                limits=httpx.Limits(max_connections=size, max_keepalive_connections=size)
+            )
+        self._limit = limit
         self._telemetry = telemetry or CallTelemetry()
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
-        if self._slots is None:
+        if self._limit is None:
             return self._counted(request)
-        with self._slots:  # held only while on the wire, not during the client's backoff
-            return self._counted(request)
+        # Held only while on the wire, not during the client's backoff between retries.
+        ticket = self._limit.acquire()
+        outcome: Outcome = "failed"
+        try:
+            response = self._counted(request)
+            outcome = outcome_of(response.status_code)
+            return response
+        finally:
+            self._limit.release(ticket, outcome)
 
     def _counted(self, request: httpx.Request) -> httpx.Response:
         try:
@@ -97,6 +111,13 @@ class CountingTransport(httpx.HTTPTransport):
         if response.status_code >= 400:
             self._telemetry.count_fault(f"http_{response.status_code}")
         return response
+
+
+def outcome_of(status: int) -> Outcome:
+    """What an HTTP status says about the server's load: 429 is the one sign of overload."""
+    if status == 429:
+        return "overloaded"
+    return "ok" if status < 400 else "failed"
 
 
 def max_tokens_for(role: Role, config: ModelSettings) -> int:
@@ -141,11 +162,11 @@ def model_name_for(role: Role, config: ModelSettings) -> str:
 def chat_model(
     role: Role,
     config: ModelSettings,
-    slots: threading.Semaphore | None = None,
+    limit: AdaptiveLimit | None = None,
     telemetry: CallTelemetry | None = None,
     cache: BaseCache | None = None,
 ) -> BaseChatModel:
-    """Build the chat model for ``role``; ``slots`` caps the run's requests in flight.
+    """Build the chat model for ``role``; ``limit`` caps the run's requests in flight.
 
     ``telemetry`` is the run's: transport faults of this model's calls are counted there.
     ``cache`` (``agents.cache.run_cache``) answers what was asked before without a call.
@@ -158,7 +179,7 @@ def chat_model(
         base_url = config.base_url or ""
         api_key = SecretStr(os.environ.get(config.api_key_env, "") or "not-needed")
     http_client = httpx.Client(
-        transport=CountingTransport(slots, telemetry), timeout=httpx.Timeout(config.request_timeout)
+        transport=CountingTransport(limit, telemetry), timeout=httpx.Timeout(config.request_timeout)
     )
     limiter = None
     if config.rpm:

@@ -227,6 +227,10 @@ def round_record(state: dict[str, Any]) -> dict[str, Any]:
 def write_stats(res: RunResources, state: dict[str, Any], reason: str | None) -> None:
     """Replace ``stats.json`` with the run's totals so far."""
     stats = build_stats(
-        state, time.monotonic() - res.started, reason, res.telemetry.transport_faults()
+        state,
+        time.monotonic() - res.started,
+        reason,
+        res.telemetry.transport_faults(),
+        res.telemetry.concurrency_report(),
     )
     res.run_dir.write_json(STATS, stats)

@@ -8,7 +8,6 @@ process without one run's faults or files leaking into another's.
 from __future__ import annotations
 
 import json
-import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ from pathlib import Path
 from langchain_core.language_models import BaseChatModel
 
 from agents.cache import run_cache
+from agents.concurrency import AdaptiveLimit
 from agents.errors import UserError
 from agents.grid import Taxonomy
 from agents.models import ROLES, Role, chat_model, model_name_for
@@ -108,7 +108,8 @@ def load_inputs(config: RunConfig) -> RunInputs:
 
 
 def requests_in_flight(config: RunConfig) -> int:
-    """Requests on the wire at once, all roles together: ``--concurrency``.
+    """Most requests on the wire at once, all roles together: ``--concurrency``; the run's
+    ``AdaptiveLimit`` starts there and backs off below it while the server answers 429.
 
     The embedded server decodes on ``DEFAULT_SLOTS`` slots and queues the rest; a queued request's
     timeout would run while it waits (measured: under CPU contention, waits past the 120 s timeout
@@ -133,13 +134,13 @@ def build_resources(
     seed_memory(memory, inputs)
     telemetry = CallTelemetry()
     if models is None:
-        slots = threading.BoundedSemaphore(requests_in_flight(config))
+        limit = telemetry.concurrency = AdaptiveLimit(requests_in_flight(config))
         if config.cache and not config.cache.parent.is_dir():
             raise UserError(
                 f"--cache {config.cache}: directory {config.cache.parent} does not exist"
             )
         cache = run_cache(config.cache or run_dir.file(CACHE)) if config.use_cache else None
-        models = {role: chat_model(role, config, slots, telemetry, cache) for role in ROLES}
+        models = {role: chat_model(role, config, limit, telemetry, cache) for role in ROLES}
     accepted_ids = {row["id"] for row in run_dir.read_jsonl(DATASET)}
     return RunResources(config, run_dir, memory, inputs, dict(models), telemetry, accepted_ids)
 

@@ -17,10 +17,12 @@ def build_stats(
     seconds: float,
     stop_reason: str | None,
     transport_faults: dict[str, int] | None = None,
+    concurrency: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Statistics of a run from its state; ``seconds`` is the wall time of this process's part.
 
-    ``transport_faults`` are the run's own (``CallTelemetry``), never another run's.
+    ``transport_faults`` and ``concurrency`` (the limit on requests in flight over time,
+    ``CallTelemetry.concurrency_report``) are the run's own, never another run's.
     """
     usage = state.get("usage") or {}
     seen = int(state.get("candidates_seen", 0))
@@ -48,6 +50,7 @@ def build_stats(
         "seconds": round(seconds, 2),
         "stop_reason": stop_reason,
         "transport_faults": dict(transport_faults or {}),
+        "concurrency": concurrency,
         "advice": advice_stats(state),
         "grid": grid_stats(state),
         "generator_refusals": refusal_stats(state),
