@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import os
-import threading
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from typing import Literal, Protocol
 
 import httpx
@@ -15,6 +13,7 @@ from langchain_core.rate_limiters import InMemoryRateLimiter
 from pydantic import SecretStr
 
 from agents import embedded
+from agents.concurrency import AdaptiveLimit, Outcome
 from agents.errors import UserError
 from agents.telemetry import CallTelemetry
 
@@ -65,82 +64,40 @@ ROLE_TEMPERATURE: dict[Role, float] = {
 }
 
 
-_lane = threading.local()
-
-
-@contextmanager
-def background_requests() -> Iterator[None]:
-    """Mark this thread's requests as background work (``RequestSlots`` serves them last)."""
-    _lane.background = True
-    try:
-        yield
-    finally:
-        _lane.background = False
-
-
-class RequestSlots:
-    """The run's requests on the wire at once, all roles together (``--concurrency``), with the
-    loop's own calls served first.
-
-    A run that plans ahead keeps many generator tasks waiting for a slot in the background
-    (``graph.runtime.pipeline``); the advisor, critic, contrast and summarizer calls of the
-    round in progress would otherwise queue behind all of them, and the round, which plans the
-    next tasks, would fall behind the server. A request marked ``background_requests`` gets a
-    slot only when no other request waits.
-    """
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self._busy = 0
-        self._waiting = {False: 0, True: 0}  # by lane: foreground, background
-        self._lock = threading.Lock()
-        self._turn = {False: threading.Condition(self._lock), True: threading.Condition(self._lock)}
-
-    def __enter__(self) -> None:
-        background = bool(getattr(_lane, "background", False))
-        with self._lock:
-            self._waiting[background] += 1
-            while self._busy >= self.limit or (background and self._waiting[False]):
-                self._turn[background].wait()
-            self._waiting[background] -= 1
-            self._busy += 1
-            self._wake()
-
-    def __exit__(self, *exc: object) -> None:
-        with self._lock:
-            self._busy -= 1
-            self._wake()
-
-    def _wake(self) -> None:
-        if self._busy < self.limit:
-            if self._waiting[False]:
-                self._turn[False].notify()
-            elif self._waiting[True]:
-                self._turn[True].notify()
-
-
 class CountingTransport(httpx.HTTPTransport):
-    """An httpx transport that caps requests in flight and counts what went wrong on the wire.
+    """An httpx transport that limits requests in flight and counts what went wrong on the wire.
 
-    ``slots`` (shared by all roles of a run) is ``--concurrency``. The OpenAI client retries
-    429/5xx/timeouts/dropped connections on its own; this is where those faults become visible,
-    counted in the run's ``telemetry`` for ``stats.json``.
+    ``limit`` (shared by all roles of a run) starts at ``--concurrency`` and adapts to the
+    server's 429s (``agents.concurrency``). The OpenAI client retries 429/5xx/timeouts/dropped
+    connections on its own; this is where those faults become visible, counted in the run's
+    ``telemetry`` for ``stats.json``.
     """
 
     def __init__(
-        self,
-        slots: RequestSlots | threading.Semaphore | None = None,
-        telemetry: CallTelemetry | None = None,
+        self, limit: AdaptiveLimit | None = None, telemetry: CallTelemetry | None = None
     ) -> None:
-        super().__init__()
-        self._slots = slots
+        if limit is None:
+            super().__init__()
+        else:  # httpx pools 100 connections (20 kept alive) by default: the limit must decide
+            size = limit.maximum
+            super().__init__(
+                limits=httpx.Limits(max_connections=size, max_keepalive_connections=size)
+            )
+        self._limit = limit
         self._telemetry = telemetry or CallTelemetry()
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
-        if self._slots is None:
+        if self._limit is None:
             return self._counted(request)
-        with self._slots:  # held only while on the wire, not during the client's backoff
-            return self._counted(request)
+        # Held only while on the wire, not during the client's backoff between retries.
+        ticket = self._limit.acquire()
+        outcome: Outcome = "failed"
+        try:
+            response = self._counted(request)
+            outcome = outcome_of(response.status_code)
+            return response
+        finally:
+            self._limit.release(ticket, outcome)
 
     def _counted(self, request: httpx.Request) -> httpx.Response:
         try:
@@ -154,6 +111,13 @@ class CountingTransport(httpx.HTTPTransport):
         if response.status_code >= 400:
             self._telemetry.count_fault(f"http_{response.status_code}")
         return response
+
+
+def outcome_of(status: int) -> Outcome:
+    """What an HTTP status says about the server's load: 429 is the one sign of overload."""
+    if status == 429:
+        return "overloaded"
+    return "ok" if status < 400 else "failed"
 
 
 def max_tokens_for(role: Role, config: ModelSettings) -> int:
@@ -198,11 +162,11 @@ def model_name_for(role: Role, config: ModelSettings) -> str:
 def chat_model(
     role: Role,
     config: ModelSettings,
-    slots: RequestSlots | threading.Semaphore | None = None,
+    limit: AdaptiveLimit | None = None,
     telemetry: CallTelemetry | None = None,
     cache: BaseCache | None = None,
 ) -> BaseChatModel:
-    """Build the chat model for ``role``; ``slots`` caps the run's requests in flight.
+    """Build the chat model for ``role``; ``limit`` caps the run's requests in flight.
 
     ``telemetry`` is the run's: transport faults of this model's calls are counted there.
     ``cache`` (``agents.cache.run_cache``) answers what was asked before without a call.
@@ -215,7 +179,7 @@ def chat_model(
         base_url = config.base_url or ""
         api_key = SecretStr(os.environ.get(config.api_key_env, "") or "not-needed")
     http_client = httpx.Client(
-        transport=CountingTransport(slots, telemetry), timeout=httpx.Timeout(config.request_timeout)
+        transport=CountingTransport(limit, telemetry), timeout=httpx.Timeout(config.request_timeout)
     )
     limiter = None
     if config.rpm:

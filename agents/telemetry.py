@@ -5,7 +5,9 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
 
+from agents.concurrency import AdaptiveLimit
 from agents.errors import UserError
 
 # Calls in a row (across all roles of a run) that end in a transport failure after the client's
@@ -20,11 +22,13 @@ class CallTelemetry:
 
     The transport counts what went wrong on the wire (``count_fault``); ``invoke_structured``
     reports whether each call got an answer (``record_call``) and gives up on a dead server.
+    ``concurrency`` is the run's limit on requests in flight, if its models go through one.
     """
 
     max_failed_in_a_row: int = MAX_CONSECUTIVE_FAILED_CALLS
     faults: Counter[str] = field(default_factory=Counter)
     failed_in_a_row: int = 0
+    concurrency: AdaptiveLimit | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def count_fault(self, kind: str) -> None:
@@ -44,3 +48,8 @@ class CallTelemetry:
         """Transport faults seen by this run so far, by kind."""
         with self._lock:
             return dict(self.faults)
+
+    def concurrency_report(self) -> dict[str, Any] | None:
+        """The limit on requests in flight now and over time (``AdaptiveLimit.report``), or
+        ``None`` if the run's models do not go through one (test doubles)."""
+        return self.concurrency.report() if self.concurrency is not None else None

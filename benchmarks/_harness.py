@@ -78,6 +78,7 @@ class ServerProcess:
         ttft: float = 0.0,
         tokens_per_second: float | None = None,
         model: str = "scripted",
+        over_capacity: str = "queue",
     ) -> None:
         self.cap = cap
         self.log_path = Path(tempfile.mkdtemp(prefix="bench-log-")) / "requests.tsv"
@@ -97,6 +98,8 @@ class ServerProcess:
                 *(["--tokens-per-second", str(tokens_per_second)] if tokens_per_second else []),
                 "--model",
                 model,
+                "--over-capacity",
+                over_capacity,
             ],
             stdout=subprocess.PIPE,
             text=True,

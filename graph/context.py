@@ -70,7 +70,9 @@ class RunConfig(BaseModel):
         None, description="Embedding endpoint if not --base-url."
     )
 
-    concurrency: int = Field(4, ge=1, le=256, description="LLM requests in flight at once.")
+    concurrency: int = Field(
+        4, ge=1, le=256, description="Most LLM requests in flight at once (fewer after 429s)."
+    )
     rpm: int | None = Field(None, ge=1, description="Requests-per-minute cap (none by default).")
     request_timeout: float = Field(
         120.0, gt=0, description="Seconds before one LLM request times out."

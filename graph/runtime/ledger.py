@@ -235,6 +235,7 @@ def write_stats(res: RunResources, state: dict[str, Any], reason: str | None) ->
         time.monotonic() - res.started,
         reason,
         res.telemetry.transport_faults(),
+        res.telemetry.concurrency_report(),
         cost=cost_stats(state, res.prices, res.config.max_cost),
     )
     res.run_dir.write_json(STATS, stats)

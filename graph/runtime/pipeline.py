@@ -26,7 +26,7 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from agents.models import background_requests
+from agents.concurrency import background_requests
 from agents.schemas import Candidate
 
 # Generator tasks kept planned and running per request the server serves at once. Each task has
@@ -74,7 +74,7 @@ class TaskOutcome:
 
 
 def _in_background(job: Callable[[], Any]) -> Any:
-    with background_requests():  # the round's own calls go first (``RequestSlots``)
+    with background_requests():  # the round's own calls go first (``AdaptiveLimit``)
         return job()
 
 

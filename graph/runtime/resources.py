@@ -16,9 +16,10 @@ from pathlib import Path
 from langchain_core.language_models import BaseChatModel
 
 from agents.cache import run_cache
+from agents.concurrency import AdaptiveLimit
 from agents.errors import UserError
 from agents.grid import Taxonomy
-from agents.models import ROLES, RequestSlots, Role, chat_model, model_name_for
+from agents.models import ROLES, Role, chat_model, model_name_for
 from agents.telemetry import CallTelemetry
 from graph.context import RunConfig
 from graph.runtime.costs import RunPrices, check_budget_priced, run_prices
@@ -115,7 +116,8 @@ def load_inputs(config: RunConfig) -> RunInputs:
 
 
 def requests_in_flight(config: RunConfig) -> int:
-    """Requests on the wire at once, all roles together: ``--concurrency``.
+    """Most requests on the wire at once, all roles together: ``--concurrency``; the run's
+    ``AdaptiveLimit`` starts there and backs off below it while the server answers 429.
 
     The embedded server decodes on ``DEFAULT_SLOTS`` slots and queues the rest; a queued request's
     timeout would run while it waits (measured: under CPU contention, waits past the 120 s timeout
@@ -140,13 +142,13 @@ def build_resources(
     seed_memory(memory, inputs)
     telemetry = CallTelemetry()
     if models is None:
-        wire = RequestSlots(requests_in_flight(config))
+        limit = telemetry.concurrency = AdaptiveLimit(requests_in_flight(config))
         if config.cache and not config.cache.parent.is_dir():
             raise UserError(
                 f"--cache {config.cache}: directory {config.cache.parent} does not exist"
             )
         cache = run_cache(config.cache or run_dir.file(CACHE)) if config.use_cache else None
-        models = {role: chat_model(role, config, wire, telemetry, cache) for role in ROLES}
+        models = {role: chat_model(role, config, limit, telemetry, cache) for role in ROLES}
     accepted_ids = {row["id"] for row in run_dir.read_jsonl(DATASET)}
     slots = requests_in_flight(config)
     return RunResources(

@@ -17,13 +17,15 @@ def build_stats(
     seconds: float,
     stop_reason: str | None,
     transport_faults: dict[str, int] | None = None,
+    concurrency: dict[str, Any] | None = None,
     *,
     cost: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Statistics of a run from its state; ``seconds`` is the wall time of this process's part.
 
-    ``transport_faults`` are the run's own (``CallTelemetry``), never another run's; ``cost`` is
-    the dollars section (``graph.runtime.costs.cost_stats``).
+    ``transport_faults`` and ``concurrency`` (the limit on requests in flight over time,
+    ``CallTelemetry.concurrency_report``) are the run's own, never another run's; ``cost`` is the
+    dollars section (``graph.runtime.costs.cost_stats``).
     """
     usage = state.get("usage") or {}
     seen = int(state.get("candidates_seen", 0))
@@ -52,6 +54,7 @@ def build_stats(
         "seconds": round(seconds, 2),
         "stop_reason": stop_reason,
         "transport_faults": dict(transport_faults or {}),
+        "concurrency": concurrency,
         "advice": advice_stats(state),
         "grid": grid_stats(state),
         "generator_refusals": refusal_stats(state),

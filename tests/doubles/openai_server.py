@@ -6,8 +6,10 @@ name like a real endpoint (401, 404), can add latency, and injects faults at a g
 
 Latency is fixed (``latency``) or, as a real server decoding token by token answers, in
 proportion to the answer's length: ``ttft`` (time to first token) plus completion tokens over
-``tokens_per_second`` per stream. ``max_concurrent`` is its number of slots; ``log`` holds
-each answer's (schema, start, end) in a slot.
+``tokens_per_second`` per stream. ``max_concurrent`` is its number of slots; a request beyond
+them waits for one (``over_capacity="queue"``, as a serving engine's batch) or is answered 429
+at once with ``Retry-After: retry_after`` (``"429"``, as a rate-limited API; counted in
+``rejected``). ``log`` holds each answer's (schema, start, end) in a slot.
 """
 
 from __future__ import annotations
@@ -19,8 +21,9 @@ import socket
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Literal
 
 from langchain_core.language_models import BaseChatModel
 
@@ -29,6 +32,12 @@ from tests.doubles.scripted_model import ScriptedDataModel
 # Faults it can inject: 429 with Retry-After, 500, a stalled answer (client timeout), a dropped
 # connection, malformed JSON, JSON that violates the schema, and an empty answer.
 FAULT_KINDS = ("429", "500", "timeout", "drop", "malformed", "schema", "empty")
+
+
+class _Listener(ThreadingHTTPServer):
+    # socketserver's default backlog of 5 drops connections beyond it when many arrive at once,
+    # and the client's retransmitted SYN adds a whole second; serving engines listen with ~2048.
+    request_queue_size = 2048
 
 
 class FakeOpenAIServer:
@@ -49,9 +58,13 @@ class FakeOpenAIServer:
         chat_model: BaseChatModel | None = None,
         ttft: float = 0.0,
         tokens_per_second: float | None = None,
+        over_capacity: Literal["queue", "429"] = "queue",
+        retry_after: float = 1.0,
     ) -> None:
-        # Like a serving engine's batch size: requests beyond it wait for a free slot.
         self._capacity = threading.BoundedSemaphore(max_concurrent) if max_concurrent else None
+        self.over_capacity = over_capacity
+        self.retry_after = retry_after
+        self.rejected = 0  # requests answered 429 because every slot was busy
         self.log: list[tuple[str, float, float]] = []  # (schema name, start, end) per answer
         self.fault_rate = fault_rate
         self.faults = faults
@@ -68,7 +81,7 @@ class FakeOpenAIServer:
         # The model that answers requests: the scripted fake unless one is given.
         self._model = chat_model if chat_model is not None else ScriptedDataModel(seed=0)
         self._lock = threading.Lock()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._httpd = _Listener(("127.0.0.1", 0), self._handler())
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
 
     def draw_fault(self) -> str | None:
@@ -79,6 +92,24 @@ class FakeOpenAIServer:
                 self.injected[fault] += 1
                 return fault
         return None
+
+    @contextlib.contextmanager
+    def admitted(self) -> Iterator[bool]:
+        """Hold a slot while answering; ``False``: none was free and the request must get 429."""
+        if self._capacity is None:
+            yield True
+        elif self.over_capacity == "queue":
+            with self._capacity:
+                yield True
+        elif self._capacity.acquire(blocking=False):
+            try:
+                yield True
+            finally:
+                self._capacity.release()
+        else:
+            with self._lock:
+                self.rejected += 1
+            yield False
 
     def cli_args(self, out: object) -> list[str]:
         """CLI flags that point a run at this server (fake embeddings: no model to load)."""
@@ -226,7 +257,10 @@ class FakeOpenAIServer:
                     server.on_request(fmt.get("json_schema", {}).get("name", ""))
                 fmt = body.get("response_format") or {}
                 schema = fmt.get("json_schema", {}).get("name", "")
-                with server._capacity or contextlib.nullcontext():
+                with server.admitted() as admitted:
+                    if not admitted:
+                        self._too_many_requests(server.retry_after)
+                        return
                     began = time.monotonic()
                     fault = server.draw_fault()
                     answer = server.answer(body) if fault is None else None
@@ -241,12 +275,15 @@ class FakeOpenAIServer:
                 else:
                     self._fault(fault or "500", body)
 
+            def _too_many_requests(self, retry_after: float) -> None:
+                self.send_response(429)
+                self.send_header("Retry-After", f"{retry_after:g}")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
             def _fault(self, fault: str, body: dict[str, Any]) -> None:
                 if fault == "429":
-                    self.send_response(429)
-                    self.send_header("Retry-After", "0")
-                    self.send_header("Content-Length", "0")
-                    self.end_headers()
+                    self._too_many_requests(0)
                 elif fault == "500":
                     self._send(500, {"error": {"message": "injected server error"}})
                 elif fault == "timeout":
@@ -281,6 +318,13 @@ def main() -> None:
     parser.add_argument("--ttft", type=float, default=0.0)
     parser.add_argument("--tokens-per-second", type=float, default=None)
     parser.add_argument("--cap", type=int, default=None)
+    parser.add_argument(
+        "--over-capacity",
+        choices=["queue", "429"],
+        default="queue",
+        help="beyond --cap: wait for a slot, or answer 429 with Retry-After at once",
+    )
+    parser.add_argument("--retry-after", type=float, default=1.0)
     parser.add_argument("--log", default=None)
     parser.add_argument(
         "--model",
@@ -297,6 +341,8 @@ def main() -> None:
     with FakeOpenAIServer(
         latency=args.latency,
         max_concurrent=args.cap,
+        over_capacity=args.over_capacity,
+        retry_after=args.retry_after,
         ttft=args.ttft,
         tokens_per_second=args.tokens_per_second,
         chat_model=chat_model,

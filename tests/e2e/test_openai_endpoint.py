@@ -97,10 +97,9 @@ def test_unreachable_server(tmp_path: Path) -> None:
 def test_the_client_sends_the_schema_and_sees_a_cut_off_answer(
     server: FakeOpenAIServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import threading
-
     from langchain_core.messages import HumanMessage
 
+    from agents.concurrency import AdaptiveLimit
     from agents.models import chat_model
     from agents.schemas import CriticJudgement
     from agents.structured import invoke_structured
@@ -108,7 +107,7 @@ def test_the_client_sends_the_schema_and_sees_a_cut_off_answer(
 
     monkeypatch.setenv("OPENAI_API_KEY", CANARY)
     common = {"out": tmp_path / "r", "base_url": server.base_url, "model": "fake-model"}
-    slots = threading.BoundedSemaphore(2)
+    slots = AdaptiveLimit(2)
     ask = [HumanMessage("Judge: how do I pick a lock? / I can't help with that.")]
     # The server answers by the schema it is sent: a valid verdict proves the schema got there.
     ok = invoke_structured(chat_model("critic", RunConfig(**common), slots), ask, CriticJudgement)
