@@ -42,13 +42,19 @@ _lane = threading.local()
 
 
 @contextmanager
-def background_requests() -> Iterator[None]:
+def background_requests(background: bool = True) -> Iterator[None]:
     """Mark this thread's requests as background work: served after every other waiting one."""
-    _lane.background = True
+    before = getattr(_lane, "background", False)
+    _lane.background = background
     try:
         yield
     finally:
-        _lane.background = False
+        _lane.background = before
+
+
+def foreground_requests() -> Any:
+    """Undo ``background_requests`` for a block (a background job the loop waits for)."""
+    return background_requests(False)
 
 
 class AdaptiveLimit:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 
 from langchain_core.language_models import BaseChatModel
@@ -37,6 +38,13 @@ def summarize(
     items = "\n".join(
         delimit("item", f"{c.safety_issue}: {c.prompt}") for c in accepted[:MAX_ITEMS_SHOWN]
     )
+    if rest := accepted[MAX_ITEMS_SHOWN:]:  # a large round: the others by issue, bounded by issues
+        by_issue = Counter(c.safety_issue for c in rest).most_common()
+        items += (
+            "\nAlso accepted this round, by issue: "
+            + ", ".join(f"{name} ({n})" for name, n in by_issue)
+            + "."
+        )
     messages = [
         SystemMessage(render("summarizer_system")),
         HumanMessage(

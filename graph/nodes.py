@@ -3,6 +3,7 @@ only the keys it changes."""
 
 from __future__ import annotations
 
+import math
 import random
 from collections import Counter
 from functools import partial
@@ -12,25 +13,30 @@ from langgraph.runtime import Runtime
 from langgraph.types import Overwrite
 
 from agents.advisor import AdvisorCall, plan_advice
+from agents.concurrency import foreground_requests
 from agents.contrast import make_pairs
 from agents.critic import review
 from agents.generator import draft_candidates, self_instruct_plan
 from agents.responder import respond
 from agents.schemas import LengthCaps, PlannedAdvice
+from agents.structured import Usage
 from agents.summarizer import summarize
 from graph.context import RunConfig
 from graph.runtime import ledger
 from graph.runtime.pipeline import (
     ADVICE_PER_CALL,
     GenerationFailure,
+    PlanOutcome,
+    Steering,
+    Tally,
     TaskOutcome,
-    advisor_calls,
     collect_per_round,
+    planners,
     plans_ahead,
     task_key,
     tasks_to_plan,
 )
-from graph.runtime.resources import resources_of
+from graph.runtime.resources import RunResources, resources_of
 from graph.state import GenerationTask, LoopState, add_counts, add_usage
 from memory.coverage import coverage_stats
 from memory.store import Cell
@@ -45,59 +51,171 @@ def _seed(config: RunConfig, *parts: int) -> int:
 
 
 def advisor_node(state: LoopState, runtime: Runtime[RunConfig]) -> dict[str, Any]:
-    """Plan advice ahead into the backlog from principles, summary and coverage: as many items
-    as keep the server busy (``graph.runtime.pipeline``), from several advisor calls at once,
-    each shown another part of the gaps."""
+    """Plan advice from principles, summary and coverage into the backlog: in lock-step, one
+    advisor call for the round; planning ahead, advisor calls keep running in the background
+    (``plan_job``) and the node collects those done and starts new ones."""
     config, res = runtime.context, resources_of(runtime.context)
     round_ = state.get("round", 0) + 1
-    advised = state.get("advised") or {}
+    res.pool.reopen()
     backlog = state.get("backlog") or []
-    count = _tasks_to_plan(state, config, res.slots)
-    full_view = config.advisor_view == "full"
-    calls = [
-        AdvisorCall(
-            coverage_stats(
-                res.memory,
-                state.get("recent_redundancy_rate", 0.0),
-                advised,
-                listed=state.get("listed") or {},
-                hazards=res.inputs.taxonomy.names,
-                benign_share=config.benign_share,
-                part=part,
-                in_flight=[task_cell(t) for t in backlog],
-            ),
-            items,
-            _seed(config, round_, 1, part),
+    if plans_ahead(res.slots):
+        return _advise_ahead(state, config, res, round_)
+    outcome = _plan(
+        config,
+        res,
+        _steering(state),
+        round_=round_,
+        part=0,
+        count=_tasks_to_plan(state, config, res.slots),
+        in_flight=[task_cell(t) for t in backlog],
+    )
+    ledger.record_advice(res, round_, outcome.plan.planned, outcome.plan.error)
+    return _advice_update(round_, [outcome], backlog + outcome.tasks)
+
+
+def _advise_ahead(
+    state: LoopState, config: RunConfig, res: RunResources, round_: int
+) -> dict[str, Any]:
+    """Collect the background advisor calls done (waiting for one only when there is nothing
+    else to generate) and keep enough running (``plan_more``)."""
+    backlog = state.get("backlog") or []
+    with res.plans_lock:
+        res.steering = _steering(state)
+        res.tally = Tally(state.get("accepted", 0), state.get("candidates_seen", 0), len(backlog))
+    plan_more(config, res, round_)
+    done = res.pool.take_done(list(res.plans), at_least=0 if backlog else 1)
+    with res.plans_lock:
+        outcomes = [done[key] for key in res.plans if key in done]
+        res.plans = [key for key in res.plans if key not in done]
+    planned = [p for o in outcomes for p in o.plan.planned]
+    error = next((o.plan.error for o in outcomes if o.plan.error), None)
+    ledger.record_advice(res, round_, planned, error)
+    return _advice_update(round_, outcomes, backlog + [t for o in outcomes for t in o.tasks])
+
+
+def plan_more(config: RunConfig, res: RunResources, round_: int) -> None:
+    """Start advisor calls in the background while the tasks running and being planned fall
+    short of the lookahead (and of what the target still needs), at most ``planners`` at once.
+    Called by the advisor step and by every advisor call as it ends, so planning never waits
+    for a round."""
+    with res.plans_lock:
+        tally = res.tally
+        wanted = tasks_to_plan(
+            backlog=max(tally.backlog, len(res.in_flight.cells())) + res.planning * ADVICE_PER_CALL,
+            slots=res.slots,
+            advice_per_round=config.advice_per_round,
+            candidates_per_advice=config.candidates_per_advice,
+            remaining=config.target - tally.accepted,
+            accepted=tally.accepted,
+            judged=tally.judged,
         )
-        for part, items in enumerate(advisor_calls(count, _advice_per_call(config, res.slots)))
-    ]
+        for _ in range(
+            min(math.ceil(wanted / ADVICE_PER_CALL), planners(res.slots) - res.planning)
+        ):
+            part = next(res.plan_parts)
+            key = f"plan-r{round_}-p{part}"
+            if res.pool.submit(key, partial(plan_job, config, round_=round_, part=part)):
+                res.plans.append(key)
+                res.planning += 1
+
+
+def plan_job(config: RunConfig, *, round_: int, part: int) -> PlanOutcome:
+    """One advisor call of a run that plans ahead, on a pool thread: coverage as memory holds it
+    now with every task in flight counted, its tasks started the moment it returns; then more
+    advisor calls if the backlog needs them."""
+    res = resources_of(config)
+    with foreground_requests():  # the backlog waits for it
+        outcome = _plan(
+            config,
+            res,
+            res.steering or Steering("", {}, {}, 0.0),
+            round_=round_,
+            part=part,
+            count=ADVICE_PER_CALL,
+            in_flight=res.in_flight.cells(),
+            gaps=part % planners(res.slots),  # calls running side by side see other gaps
+        )
+    for task in outcome.tasks:
+        key = task_key(task["round"], task["branch"])
+        res.in_flight.add(key, task_cell(task))
+        res.pool.submit(key, partial(write_task, config, task))
+    with res.plans_lock:
+        res.planning -= 1  # its tasks count as running now
+    plan_more(config, res, round_)
+    return outcome
+
+
+def _steering(state: LoopState) -> Steering:
+    return Steering(
+        summary=state.get("summary", ""),
+        advised=dict(state.get("advised") or {}),
+        listed=dict(state.get("listed") or {}),
+        recent_redundancy_rate=state.get("recent_redundancy_rate", 0.0),
+    )
+
+
+def _plan(
+    config: RunConfig,
+    res: RunResources,
+    steering: Steering,
+    *,
+    round_: int,
+    part: int,
+    count: int,
+    in_flight: list[Cell],
+    gaps: int = 0,
+) -> PlanOutcome:
+    """One advisor call for ``count`` items, shown slice ``gaps`` of the gaps
+    (``coverage_stats(part=)``); its tasks are numbered from ``part * count`` in ``round_``."""
+    full_view = config.advisor_view == "full"
+    coverage = coverage_stats(
+        res.memory,
+        steering.recent_redundancy_rate,
+        steering.advised,
+        listed=steering.listed,
+        hazards=res.inputs.taxonomy.names,
+        benign_share=config.benign_share,
+        part=gaps,
+        in_flight=in_flight,
+    )
     plan = plan_advice(
         res.models["advisor"],
         res.memory,
-        calls,
+        [AdvisorCall(coverage, count, _seed(config, round_, 1, part))],
         principles=res.inputs.principles,
-        summary=state.get("summary", "") if full_view else "",
+        summary=steering.summary if full_view else "",
         show_grid=full_view,
-        advised=advised,
+        advised=steering.advised,
         examples_per_prompt=config.examples_per_prompt,
         taxonomy=res.inputs.taxonomy,
         benign_share=config.benign_share,
         attempts=config.structured_attempts,
         telemetry=res.telemetry,
     )
-    ledger.record_advice(res, round_, plan.planned, plan.error)
-    listed = [
-        n for c in calls for n in [*c.coverage.under_covered, *c.coverage.grid.issue_holdings]
-    ]
+    return PlanOutcome(
+        plan=plan,
+        tasks=_tasks(plan.planned, round_, first=part * count),
+        listed=[*coverage.under_covered, *coverage.grid.issue_holdings],
+    )
+
+
+def _advice_update(
+    round_: int, outcomes: list[PlanOutcome], backlog: list[GenerationTask]
+) -> dict[str, Any]:
+    planned = [p for o in outcomes for p in o.plan.planned]
+    usage, discarded = Usage(), Counter[str]()
+    for o in outcomes:
+        usage.merge(o.plan.usage)
+        discarded.update(o.plan.discarded)
     return {
         "round": round_,
-        "advice": plan.planned,
-        "backlog": backlog + _tasks(plan.planned, round_),
-        "advised": dict(Counter(p.advice.safety_issue for p in plan.planned)),
-        "listed": dict.fromkeys(listed, 1),
-        "advice_sources": dict(Counter(p.source for p in plan.planned)),
-        "discarded_advice": plan.discarded,
-        "usage": {"advisor": plan.usage.as_counts()},
+        "advice": planned,
+        "backlog": backlog,
+        "advised": dict(Counter(p.advice.safety_issue for p in planned)),
+        "listed": dict.fromkeys([n for o in outcomes for n in o.listed], 1),
+        "advice_sources": dict(Counter(p.source for p in planned)),
+        "discarded_advice": dict(discarded),
+        "usage": {"advisor": usage.as_counts()} if outcomes else {},
     }
 
 
@@ -106,6 +224,7 @@ def self_instruct_node(state: LoopState, runtime: Runtime[RunConfig]) -> dict[st
     far as the Data Advisor's are."""
     config, res = runtime.context, resources_of(runtime.context)
     round_ = state.get("round", 0) + 1
+    res.pool.reopen()
     count = _tasks_to_plan(state, config, res.slots)
     planned = self_instruct_plan(
         res.memory,
@@ -121,15 +240,11 @@ def self_instruct_node(state: LoopState, runtime: Runtime[RunConfig]) -> dict[st
     }
 
 
-def _advice_per_call(config: RunConfig, slots: int) -> int:
-    """A run in lock-step asks one advisor for its round; one planning ahead asks several, each
-    for a few items (a short answer: the round waits for the longest)."""
-    return ADVICE_PER_CALL if plans_ahead(slots) else config.advice_per_round
-
-
-def _tasks_to_plan(state: LoopState, config: RunConfig, slots: int) -> int:
+def _tasks_to_plan(
+    state: LoopState, config: RunConfig, slots: int, planned: int | None = None
+) -> int:
     return tasks_to_plan(
-        backlog=len(state.get("backlog") or []),
+        backlog=len(state.get("backlog") or []) if planned is None else planned,
         slots=slots,
         advice_per_round=config.advice_per_round,
         candidates_per_advice=config.candidates_per_advice,
@@ -145,8 +260,10 @@ def task_cell(task: GenerationTask) -> Cell:
     return advice.hazard, advice.safety_issue, advice.tactic, advice.kind
 
 
-def _tasks(planned: list[PlannedAdvice], round_: int) -> list[GenerationTask]:
-    return [GenerationTask(planned=p, round=round_, branch=b) for b, p in enumerate(planned)]
+def _tasks(planned: list[PlannedAdvice], round_: int, first: int = 0) -> list[GenerationTask]:
+    return [
+        GenerationTask(planned=p, round=round_, branch=first + b) for b, p in enumerate(planned)
+    ]
 
 
 def generator_node(state: LoopState, runtime: Runtime[RunConfig]) -> dict[str, Any]:
@@ -155,13 +272,16 @@ def generator_node(state: LoopState, runtime: Runtime[RunConfig]) -> dict[str, A
     candidates."""
     config, res = runtime.context, resources_of(runtime.context)
     backlog = state.get("backlog") or []
-    for task in backlog:
-        res.pool.submit(task_key(task["round"], task["branch"]), partial(write_task, config, task))
+    for task in backlog:  # already running, unless this process resumed the run
+        key = task_key(task["round"], task["branch"])
+        res.in_flight.add(key, task_cell(task))
+        res.pool.submit(key, partial(write_task, config, task))
     done = res.pool.take_done(
         [task_key(t["round"], t["branch"]) for t in backlog],
         at_least=collect_per_round(res.slots, config.advice_per_round),
     )
     taken = [t for t in backlog if task_key(t["round"], t["branch"]) in done]
+    res.in_flight.remove(done)
     outcomes = [done[task_key(t["round"], t["branch"])] for t in taken]
     round_ = state.get("round", 0)
     update: dict[str, Any] = {
@@ -262,6 +382,10 @@ def critic_node(state: LoopState, runtime: Runtime[RunConfig]) -> dict[str, Any]
         redundancy_check=config.redundancy_check,
     )
     update = ledger.settle_round(res, dict(state), report, recorded)
+    with res.plans_lock:  # background advisor calls plan for what the target still needs
+        res.tally = res.tally._replace(
+            accepted=update["accepted"], judged=update["candidates_seen"]
+        )
     return {**update, "candidates": Overwrite([])}
 
 
@@ -310,6 +434,6 @@ def summarizer_node(state: LoopState, runtime: Runtime[RunConfig]) -> dict[str, 
 def finish_node(state: LoopState, runtime: Runtime[RunConfig]) -> dict[str, Any]:
     """Write the final statistics; stop the generator tasks still planned (not needed now)."""
     res = resources_of(runtime.context)
-    res.pool.close()
+    res.stop_background()
     ledger.write_stats(res, dict(state), state.get("stop_reason"))
     return {}

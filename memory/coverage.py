@@ -18,6 +18,8 @@ LISTED_ISSUES = 8
 LISTED_SATURATED = 20
 # How many of the emptiest (hazard x tactic) cells the advisor sees.
 LISTED_CELLS = 10
+# How many issues being written now (advice in flight) it names.
+LISTED_IN_PROGRESS = 24
 # How many (tactic, kind) cells of each under-covered issue it sees (the fullest ones).
 LISTED_HOLDINGS = 6
 
@@ -122,6 +124,9 @@ class CoverageStats:
     saturated: list[str]
     recent_redundancy_rate: float
     grid: GridCoverage = field(default_factory=GridCoverage)
+    in_progress: dict[str, int] = field(default_factory=dict)
+    """Issues of the advice being written now (a run that plans ahead), with their tasks: they
+    count as items above, and are named so an advisor does not pick them again."""
 
     def render(self) -> str:
         """A short, bounded text for the advisor prompt."""
@@ -143,6 +148,18 @@ class CoverageStats:
             "Under-covered (good targets): " + (", ".join(self.under_covered) or "none") + ".",
             f"Share of recent candidates rejected as duplicates: {self.recent_redundancy_rate:.0%}.",
         ]
+        if self.in_progress:
+            busy = sorted(self.in_progress.items(), key=lambda x: (-x[1], x[0]))
+            lines.append(
+                "Being written now (counted above; advise other issues first): "
+                + ", ".join(f"{n} ({c})" for n, c in busy[:LISTED_IN_PROGRESS])
+                + (
+                    f" and {len(busy) - LISTED_IN_PROGRESS} more"
+                    if len(busy) > LISTED_IN_PROGRESS
+                    else ""
+                )
+                + "."
+            )
         return "\n".join(lines)
 
 
@@ -195,6 +212,7 @@ def coverage_stats(
         under_covered=under,
         saturated=saturated,  # complete: the advisor node checks advice against it
         recent_redundancy_rate=recent_redundancy_rate,
+        in_progress=dict(Counter(cell[1] for cell in in_flight)),
         grid=GridCoverage.of(
             cells,
             hazards,

@@ -87,7 +87,7 @@ def run(
         try:
             return _drive(graph, start, config, run_dir, echo, quiet, prices)
         finally:  # an interrupted run must not wait for, or pay for, the tasks planned ahead
-            resources.pool.close()
+            resources.stop_background()
 
 
 def _saved_state(graph: Any, run_dir: RunDirectory) -> Any:

@@ -21,26 +21,30 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from agents.concurrency import background_requests
 from agents.schemas import Candidate
+from memory.store import Cell
 
 # Generator tasks kept planned and running per request the server serves at once. Each task has
 # one request on the wire at a time (its generator call, then its responder call), so 1 would
 # keep the slots busy only while nothing else happens; the rest covers a round's judging,
 # planning and pairing, during which no task is collected or planned (benchmarks/throughput.py
 # measures the utilization it gives).
-LOOKAHEAD_PER_SLOT = 5
+LOOKAHEAD_PER_SLOT = 3
 # Runs with at most this many requests in flight (the default --concurrency) run in lock-step.
 LOCKSTEP_MAX_SLOTS = 4
 # Advice items per advisor call when a run plans ahead: it asks several advisors at once, each
 # shown a different part of the under-covered issues (one call of 16 items took 12.7 s on a
 # length-proportional server, one of 4 items 6.5 s; the round waits for the longest).
 ADVICE_PER_CALL = 2
+# Slots per advisor call kept running: a call of 2 items takes ~3.5 s on a length-proportional
+# server, where 16 slots work through ~3 generator tasks a second.
+SLOTS_PER_PLANNER = 2
 # Until the run has judged this many candidates, its acceptance rate is not estimated.
 MIN_JUDGED_FOR_RATE = 8
 # The acceptance rate assumed before that, and the floor of the estimate (a run planning for a
@@ -78,6 +82,60 @@ def _in_background(job: Callable[[], Any]) -> Any:
         return job()
 
 
+@dataclass(frozen=True)
+class Steering:
+    """What an advisor call reads from the state: taken when the call starts."""
+
+    summary: str
+    advised: dict[str, int]
+    listed: dict[str, int]
+    recent_redundancy_rate: float
+
+
+class Tally(NamedTuple):
+    """Where a run stands, for the background advisor calls deciding whether to plan more."""
+
+    accepted: int
+    judged: int
+    backlog: int
+
+
+@dataclass
+class PlanOutcome:
+    """One advisor call's plan, its generator tasks, and the issues its prompt listed."""
+
+    plan: Any  # agents.advisor.RoundPlan
+    tasks: list[Any]  # graph.state.GenerationTask
+    listed: list[str]
+
+
+class InFlight:
+    """The grid cells of the generator tasks running now (a run's advisor calls count them as
+    coverage); shared by the threads of a run."""
+
+    def __init__(self) -> None:
+        self._cells: dict[str, Cell] = {}
+        self._lock = threading.Lock()
+
+    def add(self, key: str, cell: Cell) -> None:
+        with self._lock:
+            self._cells[key] = cell
+
+    def remove(self, keys: Iterable[str]) -> None:
+        with self._lock:
+            for key in keys:
+                self._cells.pop(key, None)
+
+    def cells(self) -> list[Cell]:
+        with self._lock:
+            return list(self._cells.values())
+
+
+def planners(slots: int) -> int:
+    """Advisor calls a run that plans ahead keeps running at once."""
+    return max(1, math.ceil(slots / SLOTS_PER_PLANNER))
+
+
 def task_key(round_: int, branch: int) -> str:
     """The pool key of a generator task."""
     return f"r{round_}-b{branch}"
@@ -89,6 +147,7 @@ class WorkPool:
 
     def __init__(self, workers: int) -> None:
         self._workers = workers
+        self._closed = False
         self._executor: ThreadPoolExecutor | None = None  # started on the first job
         self._jobs: dict[str, Future[Any]] = {}
         self._lock = threading.Lock()
@@ -96,7 +155,7 @@ class WorkPool:
     def submit(self, key: str, job: Callable[[], Any]) -> bool:
         """Start ``job`` under ``key`` unless a job with that key is known; True if started."""
         with self._lock:
-            if key in self._jobs:
+            if key in self._jobs or self._closed:
                 return False
             if self._executor is None:
                 self._executor = ThreadPoolExecutor(
@@ -122,10 +181,16 @@ class WorkPool:
                 self._jobs.pop(key, None)
         return {key: futures[key].result() for key in done}
 
+    def reopen(self) -> None:
+        """Take jobs again after ``close`` (a run continued in the same process)."""
+        with self._lock:
+            self._closed = False
+
     def close(self) -> None:
         """Cancel jobs not started; running ones finish on their own threads."""
         with self._lock:
             self._jobs.clear()
+            self._closed = True  # a job still running cannot start others
             executor, self._executor = self._executor, None
         if executor is not None:
             executor.shutdown(wait=False, cancel_futures=True)
@@ -173,9 +238,3 @@ def tasks_to_plan(
     needed = math.ceil(remaining / (candidates_per_advice * max(rate, MIN_ACCEPTANCE)))
     wanted = min(lookahead(slots, advice_per_round), max(advice_per_round, needed))
     return max(0, wanted - backlog)
-
-
-def advisor_calls(count: int, per_call: int = ADVICE_PER_CALL) -> list[int]:
-    """Split ``count`` advice items into calls of at most ``per_call`` items."""
-    calls = math.ceil(count / per_call) if count > 0 else 0
-    return [count // calls + (1 if i < count % calls else 0) for i in range(calls)]

@@ -7,9 +7,12 @@ process without one run's faults or files leaking into another's.
 
 from __future__ import annotations
 
+import itertools
 import json
+import threading
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,7 +26,7 @@ from agents.models import ROLES, Role, chat_model, model_name_for
 from agents.telemetry import CallTelemetry
 from graph.context import RunConfig
 from graph.runtime.costs import RunPrices, check_budget_priced, run_prices
-from graph.runtime.pipeline import WorkPool, lookahead
+from graph.runtime.pipeline import InFlight, Steering, Tally, WorkPool, lookahead, planners
 from graph.runtime.rundir import CACHE, CONFIG, DATASET, MEMORY, MEMORY_REF, RunDirectory
 from memory.embeddings import EmbeddingModelMissing, embeddings_for
 from memory.store import Memory
@@ -61,8 +64,28 @@ class RunResources:
     """Requests on the wire at once (``requests_in_flight``)."""
     pool: WorkPool = field(default_factory=lambda: WorkPool(1))
     """The generator tasks and summaries running in the background (``graph.runtime.pipeline``)."""
+    in_flight: InFlight = field(default_factory=InFlight)
+    """The cells of the generator tasks running now (advisor calls count them as coverage)."""
+    plans: list[str] = field(default_factory=list)
+    """Pool keys of the background advisor calls not yet collected (a run that plans ahead)."""
+    planning: int = 0
+    """Background advisor calls still running."""
+    plans_lock: threading.Lock = field(default_factory=threading.Lock)
+    plan_parts: Iterator[int] = field(default_factory=itertools.count)
+    """Numbers of the background advisor calls of this process (its tasks' branches)."""
+    steering: Steering | None = None
+    """What the background advisor calls read of the state (the advisor step refreshes it)."""
+    tally: Tally = field(default_factory=lambda: Tally(0, 0, 0))
+    """Items accepted, candidates judged and tasks in the backlog, as the last step saw them."""
     prices: RunPrices | None = None
     """The price of each role's model (``graph.runtime.costs``), for the cost ledger."""
+
+    def stop_background(self) -> None:
+        """Stop the generator tasks and advisor calls planned ahead (the run ends or stops)."""
+        self.pool.close()
+        with self.plans_lock:
+            self.plans, self.planning = [], 0
+        self.in_flight = InFlight()
 
     def sync_memory_with_dataset(self) -> int:
         """Make memory hold exactly the dataset's items; returns how many were restored."""
@@ -160,8 +183,8 @@ def build_resources(
         telemetry,
         accepted_ids,
         slots=slots,
-        # every task planned ahead runs at once
-        pool=WorkPool(lookahead(slots, config.advice_per_round) + 2),
+        # every task planned ahead and every advisor call in the background run at once
+        pool=WorkPool(lookahead(slots, config.advice_per_round) + planners(slots) + 2),
         prices=run_prices(config),
     )
 

@@ -291,6 +291,13 @@ class WorldModel(BaseChatModel):
         coverage, grid = _block(text, "coverage"), _block(text, "grid")
         saturated = {self.resolve_issue(n) for n in _listed(coverage, "Saturated (do not advise):")}
         counts = self._counts(_block(text, "summary"), coverage)
+        for entry in _listed(
+            coverage, "Being written now (counted above; advise other issues first):"
+        ):
+            match = _NAMED_COUNT.match(entry)  # a capable model reads what is in progress too
+            issue = self.resolve_issue(match.group(1)) if match else None
+            if issue and match:
+                counts[issue.name] += int(match.group(2))
         held: dict[str, set[tuple[str, str]]] = {}
         listed: list[tuple[str, WorldIssue]] = []  # (the name as the prompt writes it, issue)
         for spoken, cells in holdings(grid):
@@ -428,6 +435,11 @@ class WorldModel(BaseChatModel):
             cell = next((c for p, c in self._written_items() if block.endswith(p)), None)
             if cell:
                 counts[cell.issue] += 1
+        for entry in _listed(text, "Also accepted this round, by issue:"):
+            match = _NAMED_COUNT.match(entry)
+            issue = self.resolve_issue(match.group(1)) if match else None
+            if issue and match:
+                counts[issue.name] += int(match.group(2))
         limit = number_in(r"at most (\d+) characters", text, DEFAULT_SUMMARY_CHARS)
         listed = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
         summary = "Covered issues (items so far): " + ", ".join(f"{n} ({c})" for n, c in listed)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -298,6 +299,10 @@ def test_summarizer_prompt_shows_a_bounded_number_of_items(recording_model, make
     )
     prompt = model.seen[0][-1].content
     assert 0 < prompt.count("<<<item") <= 12
+    # the rest of a large round is named by issue, so no accepted issue goes unseen
+    line = next(x for x in prompt.splitlines() if x.startswith("Also accepted this round"))
+    shown = sum(int(n) for n in re.findall(r"\((\d+)\)", line))
+    assert shown == 50 - prompt.count("<<<item") and len(line) < 50 * 30
 
 
 def test_fallback_prefers_least_covered_then_least_tried():

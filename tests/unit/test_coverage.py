@@ -98,3 +98,26 @@ def test_under_covered_moves_on_to_issues_advised_less_often(make_memory):
     first = coverage_stats(memory).under_covered
     later = coverage_stats(memory, advised={"alpha issue": 2, "beta issue": 1}).under_covered
     assert first[0] == "alpha issue" and later == ["gamma issue", "beta issue", "alpha issue"]
+
+
+def test_advice_in_flight_counts_as_items_and_is_named_only_when_there_is_some():
+    counts = {"doxxing": 0, "malware": 0, "fraud": 1}
+    in_flight = [("privacy", "doxxing", "role-play", "harmful")] * 2
+    busy = coverage_stats(CountsOnly(counts), in_flight=in_flight)
+    assert busy.items_per_issue["doxxing"] == 2
+    assert busy.under_covered[0] == "malware"  # the issue being written now moves down
+    assert "Being written now (counted above; advise other issues first): doxxing (2)." in (
+        busy.render()
+    )
+    assert "Being written now" not in stats(counts).render()  # lock-step prompts are unchanged
+
+
+def test_coverage_parts_show_other_slices_of_the_gaps():
+    counts = {f"issue {i:02d}": 0 for i in range(20)}
+    head = coverage_stats(CountsOnly(counts)).under_covered
+    second = coverage_stats(CountsOnly(counts), part=1).under_covered
+    assert head == [f"issue {i:02d}" for i in range(LISTED_ISSUES)]
+    assert second == [f"issue {i:02d}" for i in range(LISTED_ISSUES, 2 * LISTED_ISSUES)]
+    wrapped = coverage_stats(CountsOnly(counts), part=2).under_covered
+    assert wrapped[:4] == ["issue 16", "issue 17", "issue 18", "issue 19"]
+    assert wrapped[4:] == head[:4]

@@ -8,10 +8,11 @@ import time
 import pytest
 
 from graph.runtime.pipeline import (
+    InFlight,
     WorkPool,
-    advisor_calls,
     collect_per_round,
     lookahead,
+    planners,
     tasks_to_plan,
 )
 
@@ -71,6 +72,7 @@ def test_closed_pool_cancels_what_has_not_started_and_can_start_again():
     gate.set()
     time.sleep(0.1)
     assert ran == [] and pool.running() == 0
+    pool.reopen()
     pool.submit("again", lambda: 3)
     assert pool.take_done(["again"], at_least=1) == {"again": 3}
     pool.close()
@@ -79,8 +81,8 @@ def test_closed_pool_cancels_what_has_not_started_and_can_start_again():
 def test_a_run_on_a_small_server_runs_in_lock_step_and_plans_ahead_above():
     assert lookahead(1, 4) == 4 and lookahead(4, 4) == 4  # the default: a round, no further
     assert lookahead(4, 16) == 16 and collect_per_round(4, 4) == 4  # ... collected whole
-    assert lookahead(16, 16) == 80 and collect_per_round(16, 16) == 16
-    assert lookahead(16, 4) == 80 and lookahead(64, 4) == 320
+    assert lookahead(16, 16) == 48 and collect_per_round(16, 16) == 16
+    assert lookahead(16, 4) == 48 and lookahead(64, 4) == 192
     assert collect_per_round(16, 4) == 4 and collect_per_round(64, 16) == 16
 
 
@@ -98,9 +100,9 @@ def plan(**kw):
 
 
 def test_tasks_to_plan_tops_the_backlog_up_to_the_lookahead():
-    assert plan() == 80
-    assert plan(backlog=72) == 8
-    assert plan(backlog=80) == 0
+    assert plan() == 48
+    assert plan(backlog=40) == 8
+    assert plan(backlog=48) == 0
 
 
 def test_tasks_to_plan_stops_planning_what_the_target_cannot_use():
@@ -110,14 +112,29 @@ def test_tasks_to_plan_stops_planning_what_the_target_cannot_use():
     assert plan(remaining=10, accepted=25, judged=100, backlog=30) == 10
     # two candidates per task halve it; the floor on the rate bounds it
     assert plan(remaining=10, candidates_per_advice=2) == 10
-    assert plan(remaining=10, accepted=1, judged=100) == 50  # 10 / 20%
+    assert plan(remaining=10, accepted=1, judged=100) == 48  # 10 / 20% = 50, over the lookahead
     assert plan(remaining=0) == 0
     assert plan(remaining=1, advice_per_round=4, slots=1) == 4  # a round's advice at least
 
 
-@pytest.mark.parametrize(
-    ("count", "calls"),
-    [(0, []), (3, [3]), (4, [4]), (5, [3, 2]), (16, [4, 4, 4, 4]), (18, [4, 4, 4, 3, 3])],
-)
-def test_advisor_calls_split_evenly(count, calls):
-    assert advisor_calls(count, per_call=4) == calls
+def test_in_flight_cells_come_and_go_by_key():
+    cells = InFlight()
+    cells.add("r1-b0", ("h", "doxxing", "t", "harmful"))
+    cells.add("r1-b1", ("h", "malware", "t", "benign"))
+    cells.add("r1-b1", ("h", "malware", "t", "benign"))  # a resumed run registers it again
+    assert sorted(c[1] for c in cells.cells()) == ["doxxing", "malware"]
+    cells.remove(["r1-b0", "unknown"])
+    assert [c[1] for c in cells.cells()] == ["malware"]
+
+
+def test_planners_grow_with_the_slots():
+    assert planners(1) == 1 and planners(16) == 8 and planners(64) == 32
+
+
+def test_a_closed_pool_starts_nothing_until_reopened():
+    pool = WorkPool(1)
+    pool.close()
+    assert not pool.submit("late", lambda: 1)  # a job still running after the run ended
+    pool.reopen()
+    assert pool.submit("again", lambda: 2) and pool.take_done(["again"], 1) == {"again": 2}
+    pool.close()
