@@ -36,28 +36,14 @@ def route_start(
     return "advisor" if runtime.context.strategy == "data-advisor" else "self_instruct"
 
 
-def route_after_critic(
-    state: LoopState, runtime: Runtime[RunConfig]
-) -> list[Literal["contrast", "summarizer"]]:
-    """The round's pairs and its summary, side by side (the baseline has no summary)."""
-    if runtime.context.strategy == "data-advisor":
-        return ["contrast", "summarizer"]
-    return ["contrast"]
-
-
-def route_after_contrast(
-    state: LoopState, runtime: Runtime[RunConfig]
-) -> Literal["advisor", "self_instruct", "finish"]:
-    """Next round, or stop once the target is reached or a budget is spent."""
+def route_next_round(state: LoopState) -> Literal["advisor", "self_instruct", "finish"]:
+    """After the round's pairs (and its summary, side by side): the next round, or stop once the
+    target is reached or a budget is spent. Contrast and summarizer agree, so the next node runs
+    once. It reads the strategy from the state, not the context: LangGraph evaluates a route
+    again when it resumes a step whose writes were saved, without the run's context."""
     if state.get("stop_reason"):
         return "finish"
-    return "advisor" if runtime.context.strategy == "data-advisor" else "self_instruct"
-
-
-def route_after_summary(state: LoopState) -> Literal["advisor", "finish"]:
-    """Next round, or stop (the final summary is written either way). With the contrast step,
-    whose route agrees, the next node runs once."""
-    return "finish" if state.get("stop_reason") else "advisor"
+    return "self_instruct" if state.get("strategy") == "self-instruct" else "advisor"
 
 
 def build_graph(
@@ -78,9 +64,10 @@ def build_graph(
     builder.add_edge("advisor", "generator")
     builder.add_edge("self_instruct", "generator")
     builder.add_edge("generator", "critic")
-    builder.add_conditional_edges("critic", route_after_critic)
-    builder.add_conditional_edges("contrast", route_after_contrast)
-    builder.add_conditional_edges("summarizer", route_after_summary)
+    builder.add_edge("critic", "contrast")
+    builder.add_edge("critic", "summarizer")  # the baseline's summarizer writes nothing
+    builder.add_conditional_edges("contrast", route_next_round)
+    builder.add_conditional_edges("summarizer", route_next_round)
     builder.add_edge("finish", END)
     return builder.compile(checkpointer=checkpointer, name="data-advisor")
 

@@ -208,6 +208,7 @@ def _advice_update(
         usage.merge(o.plan.usage)
         discarded.update(o.plan.discarded)
     return {
+        "strategy": "data-advisor",
         "round": round_,
         "advice": planned,
         "backlog": backlog,
@@ -233,6 +234,7 @@ def self_instruct_node(state: LoopState, runtime: Runtime[RunConfig]) -> dict[st
         rngs=[random.Random(_seed(config, round_, 100 + b)) for b in range(count)],
     )
     return {
+        "strategy": config.strategy,
         "round": round_,
         "advice": planned,
         "backlog": (state.get("backlog") or []) + _tasks(planned, round_),
@@ -410,8 +412,8 @@ def summarizer_node(state: LoopState, runtime: Runtime[RunConfig]) -> dict[str, 
     """Fold the round's accepted items into the bounded running summary (the backlog's tasks
     keep the server busy meanwhile)."""
     config, res = runtime.context, resources_of(runtime.context)
-    if not config.summary or config.advisor_view != "full":  # ablations: nobody reads one
-        return {}
+    if config.strategy != "data-advisor" or not config.summary or config.advisor_view != "full":
+        return {}  # the baseline, and ablations: nobody reads a summary
     result = summarize(
         res.models["summarizer"],
         previous=state.get("summary", ""),

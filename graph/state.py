@@ -42,6 +42,8 @@ class GenerationTask(TypedDict):
 class LoopState(TypedDict, total=False):
     """State of one generation run."""
 
+    strategy: str
+    """``data-advisor`` or ``self-instruct`` (the context's; routes read it from here)."""
     round: int
     """Current round number, starting at 1 once the first advice is written."""
     accepted: int

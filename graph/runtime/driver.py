@@ -79,8 +79,11 @@ def run(
                 echo(_budget_error(reason, snapshot.values, config, ""))
                 return EXIT_BUDGET
             if not snapshot.next:
-                last = "summarizer" if config.strategy == "data-advisor" else "critic"
-                graph.update_state({"configurable": THREAD}, {"stop_reason": None}, as_node=last)
+                graph.update_state(
+                    {"configurable": THREAD},
+                    {"stop_reason": None, "strategy": config.strategy},
+                    as_node="summarizer",
+                )
             start = None
         elif snapshot is not None:
             echo("resume: the run was stopped before its first checkpoint; starting it over")
