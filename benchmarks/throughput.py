@@ -31,10 +31,10 @@ ROUND = {"advice_per_round": 16, "candidates_per_advice": 2}
 # The length-proportional server: seconds to the first token, tokens per second per stream.
 PROPORTIONAL = {"ttft": 0.1, "tokens_per_second": 60.0}
 SLOTS = (16, 64)
-# Items per slot of a utilization run: a run that plans ahead keeps 5 tasks per slot running
-# (graph.runtime.pipeline), so a run must be several times that long to be measured past its
-# start and its end (each a partly idle server).
-TARGET_PER_SLOT = 20
+# Items of a utilization run per slot count: long enough to be measured past the start and the end
+# of a run (each a partly idle server), short enough that the world double still writes new
+# requests (at 1,280 items 3 of 4 candidates were duplicates of its 160 cells).
+TARGETS = {16: 320, 64: 640}
 SHAPES = {"16 advice x 2": ROUND, "default round": {}}
 UTILIZATION_TARGET = 0.85
 
@@ -80,7 +80,7 @@ def utilization_table(target: int | None) -> None:
         f"\nLength-proportional server: {PROPORTIONAL['ttft']} s + completion tokens / "
         f"{PROPORTIONAL['tokens_per_second']:.0f} tokens/s per stream, answers of the world's "
         f"capable-model double; --concurrency = slots; target "
-        f"{target or f'{TARGET_PER_SLOT} x slots'} items\n"
+        f"{target or ', '.join(f'{n} at {k} slots' for k, n in TARGETS.items())} items\n"
     )
     print(
         "| slots | round | target | LLM calls | loop wall s | summed service s | calls/s | utilization |"
@@ -88,7 +88,7 @@ def utilization_table(target: int | None) -> None:
     print("|---|---|---|---|---|---|---|---|")
     for slots in SLOTS:
         for name, shape in SHAPES.items():
-            items = target or TARGET_PER_SLOT * slots
+            items = target or TARGETS[slots]
             row = measure_utilization(items, slots, shape)
             print(
                 f"| {slots} | {name} | {items} | {row['calls']} | {row['wall']:.1f} | {row['service']:.1f} | "
@@ -105,9 +105,7 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.2)
     parser.add_argument("--cap", type=int, default=16)
     parser.add_argument("--server", choices=["fixed", "proportional", "both"], default="both")
-    parser.add_argument(
-        "--proportional-target", type=int, default=None, help=f"default {TARGET_PER_SLOT} x slots"
-    )
+    parser.add_argument("--proportional-target", type=int, default=None, help=f"default {TARGETS}")
     args = parser.parse_args()
     if args.server == "proportional":
         print(f"Machine: {machine()}")
