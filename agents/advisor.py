@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from langchain_core.language_models import BaseChatModel
@@ -223,120 +222,55 @@ def plan_round(
     telemetry: CallTelemetry | None = None,
     show_grid: bool = True,
 ) -> RoundPlan:
-    """Plan a round with one advisor call (``plan_advice`` with one part)."""
-    return plan_advice(
+    """Plan a round: the advisor's usable advice, fallback advice for the gap, and examples.
+
+    The round's slots get their kinds first (``benign_share`` of the dataset, ``agents.grid``).
+    The advisor's issue names are normalised and resolved onto known issues (a synonym merges),
+    its tactics onto known tactics, its hazards onto the taxonomy; advice on a saturated issue,
+    on one already planned this round, or of a kind with no slot left is dropped and counted.
+    ``advised`` (issue -> times advised) steers the fallback away from issues tried often.
+    """
+    taxonomy = taxonomy or Taxonomy({})
+    grid = coverage.grid
+    kinds = kinds_for_round(
+        count,
+        benign_slots(count, benign_share, grid.per_kind.get("benign", 0), coverage.total_items),
+    )
+    tactics = memory.tactic_descriptions()
+    result = advise(
         model,
-        memory,
-        [AdvisorCall(coverage, count, seed)],
         principles=principles,
         summary=summary,
-        advised=advised,
-        examples_per_prompt=examples_per_prompt,
+        coverage=coverage,
+        count=count,
+        kinds=kinds,
         taxonomy=taxonomy,
-        benign_share=benign_share,
+        tactics=tactics,
         attempts=attempts,
+        seed=seed,
         telemetry=telemetry,
         show_grid=show_grid,
     )
-
-
-@dataclass
-class AdvisorCall:
-    """One advisor call of a round: the part of the coverage it is shown and its item count."""
-
-    coverage: CoverageStats
-    count: int
-    seed: int | None = None
-
-
-def plan_advice(
-    model: BaseChatModel,
-    memory: Memory,
-    calls: Sequence[AdvisorCall],
-    *,
-    principles: str,
-    summary: str,
-    advised: dict[str, int],
-    examples_per_prompt: int,
-    taxonomy: Taxonomy | None = None,
-    benign_share: float = 0.0,
-    attempts: int = 2,
-    telemetry: CallTelemetry | None = None,
-    show_grid: bool = True,
-) -> RoundPlan:
-    """Plan a round: the advisors' usable advice, fallback advice for the gaps, and examples.
-
-    The advisor calls run at once (each shown its own part of the coverage); their answers are
-    then resolved one call after the other, in order, so a plan depends on the answers alone,
-    not on which came back first. Each call's slots get their kinds first (``benign_share`` of
-    the dataset, ``agents.grid``). The advisor's issue names are normalised and resolved onto
-    known issues (a synonym merges), its tactics onto known tactics, its hazards onto the
-    taxonomy; advice on a saturated issue, on one already planned this round, or of a kind with
-    no slot left is dropped and counted. ``advised`` (issue -> times advised) steers the
-    fallback away from issues tried often.
-    """
-    taxonomy = taxonomy or Taxonomy({})
-    tactics = memory.tactic_descriptions()
-    kinds = [
-        kinds_for_round(
-            call.count,
-            benign_slots(
-                call.count,
-                benign_share,
-                call.coverage.grid.per_kind.get("benign", 0),
-                call.coverage.total_items,
-            ),
-        )
-        for call in calls
-    ]
-
-    def ask(call: AdvisorCall, call_kinds: list[Kind]) -> StructuredResult[AdvisorAdvice]:
-        return advise(
-            model,
-            principles=principles,
-            summary=summary,
-            coverage=call.coverage,
-            count=call.count,
-            kinds=call_kinds,
-            taxonomy=taxonomy,
+    proposed, discarded = screen_advice(result.value.advice if result.value else [], count)
+    planned = _resolve_advice(memory, proposed, coverage, taxonomy, discarded)
+    planned, open_kinds = _fit_kinds(planned, kinds, discarded)
+    if open_kinds:
+        fill = fallback_advice(
+            coverage,
+            len(open_kinds),
+            memory.issue_descriptions(),
+            tried=advised,
+            exclude={p.advice.safety_issue for p in planned},
+            kinds=open_kinds,
+            issue_hazards=memory.issue_hazards(),
             tactics=tactics,
-            attempts=attempts,
-            seed=call.seed,
-            telemetry=telemetry,
-            show_grid=show_grid,
         )
-
-    with ThreadPoolExecutor(max_workers=max(1, len(calls))) as pool:
-        results = list(pool.map(ask, calls, kinds))
-    planned: list[PlannedAdvice] = []
-    discarded: Counter[str] = Counter()
-    usage = Usage()
-    for call, call_kinds, result in zip(calls, kinds, results, strict=True):
-        usage.merge(result.usage)
-        proposed, dropped = screen_advice(result.value.advice if result.value else [], call.count)
-        discarded.update(dropped)
-        resolved = _resolve_advice(
-            memory, proposed, call.coverage, taxonomy, discarded, planned=planned
-        )
-        resolved, open_kinds = _fit_kinds(resolved, call_kinds, discarded)
-        if open_kinds:
-            fill = fallback_advice(
-                call.coverage,
-                len(open_kinds),
-                memory.issue_descriptions(),
-                tried=advised,
-                exclude={p.advice.safety_issue for p in planned + resolved},
-                kinds=open_kinds,
-                issue_hazards=memory.issue_hazards(),
-                tactics=tactics,
-            )
-            resolved += [PlannedAdvice(advice=a, source="fallback") for a in fill]
-        planned += resolved
+        planned += [PlannedAdvice(advice=a, source="fallback") for a in fill]
     return RoundPlan(
         planned=_with_examples(memory, planned, examples_per_prompt),
         discarded=dict(discarded),
-        usage=usage,
-        error=next((r.error for r in results if r.error), None),
+        usage=result.usage,
+        error=result.error,
     )
 
 
@@ -346,11 +280,9 @@ def _resolve_advice(
     coverage: CoverageStats,
     taxonomy: Taxonomy,
     discarded: Counter[str],
-    planned: Sequence[PlannedAdvice] = (),
 ) -> list[PlannedAdvice]:
     """Map proposed issues onto known ones, tactics onto known tactics, hazards onto the
-    taxonomy (a known issue keeps its hazard); count those saturated or already planned (in
-    this answer or in ``planned``, the round's advice so far)."""
+    taxonomy (a known issue keeps its hazard); count those saturated or already planned."""
     if not proposed:
         return []
     texts = [f"{i.safety_issue}: {i.instruction}" for i in proposed]
@@ -363,11 +295,11 @@ def _resolve_advice(
         [known_tactic(canonical_tactic(i.tactic), known) for i in proposed]
     )
     known_hazards = memory.issue_hazards()
-    kept: list[PlannedAdvice] = []
+    planned: list[PlannedAdvice] = []
     for item, resolved, hazard, tactic in zip(proposed, resolutions, hazards, tactics, strict=True):
         if resolved.name in coverage.saturated:
             discarded["saturated"] += 1
-        elif any(p.advice.safety_issue == resolved.name for p in [*planned, *kept]):
+        elif any(p.advice.safety_issue == resolved.name for p in planned):
             discarded["repeats_round_advice"] += 1
         else:
             update = {
@@ -375,14 +307,14 @@ def _resolve_advice(
                 "hazard": known_hazards.get(resolved.name) or hazard,
                 "tactic": tactic.name,
             }
-            kept.append(
+            planned.append(
                 PlannedAdvice(
                     advice=item.model_copy(update=update),
                     source="advisor",
                     proposed_issue=item.safety_issue,
                 )
             )
-    return kept
+    return planned
 
 
 def _fit_kinds(

@@ -12,7 +12,7 @@ from typing import Any
 from langgraph.runtime import Runtime
 from langgraph.types import Overwrite
 
-from agents.advisor import AdvisorCall, plan_advice
+from agents.advisor import plan_round
 from agents.concurrency import foreground_requests
 from agents.contrast import make_pairs
 from agents.critic import review
@@ -66,7 +66,7 @@ def advisor_node(state: LoopState, runtime: Runtime[RunConfig]) -> dict[str, Any
         _steering(state),
         round_=round_,
         part=0,
-        count=_tasks_to_plan(state, config, res.slots),
+        count=_state_tasks_to_plan(state, config, res.slots),
         in_flight=[task_cell(t) for t in backlog],
     )
     ledger.record_advice(res, round_, outcome.plan.planned, outcome.plan.error)
@@ -100,12 +100,10 @@ def plan_more(config: RunConfig, res: RunResources, round_: int) -> None:
     for a round."""
     with res.plans_lock:
         tally = res.tally
-        wanted = tasks_to_plan(
+        wanted = _tasks_to_plan(
+            config,
+            res.slots,
             backlog=max(tally.backlog, len(res.in_flight.cells())) + res.planning * ADVICE_PER_CALL,
-            slots=res.slots,
-            advice_per_round=config.advice_per_round,
-            candidates_per_advice=config.candidates_per_advice,
-            remaining=config.target - tally.accepted,
             accepted=tally.accepted,
             judged=tally.judged,
         )
@@ -178,10 +176,12 @@ def _plan(
         part=gaps,
         in_flight=in_flight,
     )
-    plan = plan_advice(
+    plan = plan_round(
         res.models["advisor"],
         res.memory,
-        [AdvisorCall(coverage, count, _seed(config, round_, 1, part))],
+        coverage=coverage,
+        count=count,
+        seed=_seed(config, round_, 1, part),
         principles=res.inputs.principles,
         summary=steering.summary if full_view else "",
         show_grid=full_view,
@@ -226,7 +226,7 @@ def self_instruct_node(state: LoopState, runtime: Runtime[RunConfig]) -> dict[st
     config, res = runtime.context, resources_of(runtime.context)
     round_ = state.get("round", 0) + 1
     res.pool.reopen()
-    count = _tasks_to_plan(state, config, res.slots)
+    count = _state_tasks_to_plan(state, config, res.slots)
     planned = self_instruct_plan(
         res.memory,
         branches=count,
@@ -243,14 +243,24 @@ def self_instruct_node(state: LoopState, runtime: Runtime[RunConfig]) -> dict[st
 
 
 def _tasks_to_plan(
-    state: LoopState, config: RunConfig, slots: int, planned: int | None = None
+    config: RunConfig, slots: int, *, backlog: int, accepted: int, judged: int
 ) -> int:
     return tasks_to_plan(
-        backlog=len(state.get("backlog") or []) if planned is None else planned,
+        backlog=backlog,
         slots=slots,
         advice_per_round=config.advice_per_round,
         candidates_per_advice=config.candidates_per_advice,
-        remaining=config.target - state.get("accepted", 0),
+        remaining=config.target - accepted,
+        accepted=accepted,
+        judged=judged,
+    )
+
+
+def _state_tasks_to_plan(state: LoopState, config: RunConfig, slots: int) -> int:
+    return _tasks_to_plan(
+        config,
+        slots,
+        backlog=len(state.get("backlog") or []),
         accepted=state.get("accepted", 0),
         judged=state.get("candidates_seen", 0),
     )
