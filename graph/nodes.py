@@ -66,7 +66,7 @@ def advisor_node(state: LoopState, runtime: Runtime[RunConfig]) -> dict[str, Any
         _steering(state),
         round_=round_,
         part=0,
-        count=_state_tasks_to_plan(state, config, res.slots),
+        count=_state_tasks_to_plan(state, config, res),
         in_flight=[task_cell(t) for t in backlog],
     )
     ledger.record_advice(res, round_, outcome.plan.planned, outcome.plan.error)
@@ -82,7 +82,8 @@ def _advise_ahead(
     with res.plans_lock:
         res.steering = _steering(state)
         res.tally = Tally(state.get("accepted", 0), state.get("candidates_seen", 0), len(backlog))
-    plan_more(config, res, round_)
+        res.planning_round = round_
+    plan_more(config, res)
     done = res.pool.take_done(list(res.plans), at_least=0 if backlog else 1)
     with res.plans_lock:
         outcomes = [done[key] for key in res.plans if key in done]
@@ -93,17 +94,21 @@ def _advise_ahead(
     return _advice_update(round_, outcomes, backlog + [t for o in outcomes for t in o.tasks])
 
 
-def plan_more(config: RunConfig, res: RunResources, round_: int) -> None:
+def plan_more(config: RunConfig, res: RunResources) -> None:
     """Start advisor calls in the background while the tasks running and being planned fall
     short of the lookahead (and of what the target still needs), at most ``planners`` at once.
-    Called by the advisor step and by every advisor call as it ends, so planning never waits
-    for a round."""
+    Called by the advisor step, by every advisor call as it ends and by every generator task as
+    it ends, so planning never waits for a round."""
     with res.plans_lock:
+        round_ = res.planning_round
+        if round_ == 0:  # no advisor step in this process yet (a resumed run): it starts them
+            return
         tally = res.tally
         wanted = _tasks_to_plan(
             config,
-            res.slots,
+            res,
             backlog=max(tally.backlog, len(res.in_flight.cells())) + res.planning * ADVICE_PER_CALL,
+            running=res.in_flight.running() + res.planning * ADVICE_PER_CALL,
             accepted=tally.accepted,
             judged=tally.judged,
         )
@@ -133,13 +138,21 @@ def plan_job(config: RunConfig, *, round_: int, part: int) -> PlanOutcome:
             in_flight=res.in_flight.cells(),
             gaps=part % planners(res.slots),  # calls running side by side see other gaps
         )
+    # Advisor calls running side by side read the same coverage: a cell another call's task
+    # took meanwhile is dropped (the next call, shown that task, advises elsewhere).
+    claimed = res.in_flight.claim(
+        [(task_key(t["round"], t["branch"]), task_cell(t)) for t in outcome.tasks]
+    )
+    if not all(claimed):
+        outcome.tasks = [t for t, ok in zip(outcome.tasks, claimed, strict=True) if ok]
+        kept = {id(t["planned"]) for t in outcome.tasks}
+        outcome.plan.planned = [p for p in outcome.plan.planned if id(p) in kept]
+        outcome.plan.discarded["in_flight"] = claimed.count(False)
     for task in outcome.tasks:
-        key = task_key(task["round"], task["branch"])
-        res.in_flight.add(key, task_cell(task))
-        res.pool.submit(key, partial(write_task, config, task))
+        res.pool.submit(task_key(task["round"], task["branch"]), partial(write_task, config, task))
     with res.plans_lock:
         res.planning -= 1  # its tasks count as running now
-    plan_more(config, res, round_)
+    plan_more(config, res)
     return outcome
 
 
@@ -226,7 +239,7 @@ def self_instruct_node(state: LoopState, runtime: Runtime[RunConfig]) -> dict[st
     config, res = runtime.context, resources_of(runtime.context)
     round_ = state.get("round", 0) + 1
     res.pool.reopen()
-    count = _state_tasks_to_plan(state, config, res.slots)
+    count = _state_tasks_to_plan(state, config, res)
     planned = self_instruct_plan(
         res.memory,
         branches=count,
@@ -243,24 +256,26 @@ def self_instruct_node(state: LoopState, runtime: Runtime[RunConfig]) -> dict[st
 
 
 def _tasks_to_plan(
-    config: RunConfig, slots: int, *, backlog: int, accepted: int, judged: int
+    config: RunConfig, res: RunResources, *, backlog: int, running: int, accepted: int, judged: int
 ) -> int:
     return tasks_to_plan(
         backlog=backlog,
-        slots=slots,
+        running=running,
+        slots=res.slots,
         advice_per_round=config.advice_per_round,
         candidates_per_advice=config.candidates_per_advice,
         remaining=config.target - accepted,
-        accepted=accepted,
-        judged=judged,
+        rate=res.acceptance_rate.rate(accepted, judged),
     )
 
 
-def _state_tasks_to_plan(state: LoopState, config: RunConfig, slots: int) -> int:
+def _state_tasks_to_plan(state: LoopState, config: RunConfig, res: RunResources) -> int:
+    backlog = len(state.get("backlog") or [])
     return _tasks_to_plan(
         config,
-        slots,
-        backlog=len(state.get("backlog") or []),
+        res,
+        backlog=backlog,
+        running=backlog,
         accepted=state.get("accepted", 0),
         judged=state.get("candidates_seen", 0),
     )
@@ -293,7 +308,7 @@ def generator_node(state: LoopState, runtime: Runtime[RunConfig]) -> dict[str, A
         at_least=collect_per_round(res.slots, config.advice_per_round),
     )
     taken = [t for t in backlog if task_key(t["round"], t["branch"]) in done]
-    res.in_flight.remove(done)
+    res.judging = list(done)  # in flight (coverage) until the critic has stored them
     outcomes = [done[task_key(t["round"], t["branch"])] for t in taken]
     round_ = state.get("round", 0)
     update: dict[str, Any] = {
@@ -323,8 +338,18 @@ def generator_node(state: LoopState, runtime: Runtime[RunConfig]) -> dict[str, A
 
 def write_task(config: RunConfig, task: GenerationTask) -> TaskOutcome:
     """One generator task, on a pool thread: the generator writes the advice item's requests,
-    the responder their responses. Nothing is recorded here (the node that collects it does)."""
+    the responder their responses. Nothing is recorded here (the node that collects it does).
+    As it ends, the run plans more if it plans ahead (its slot is free)."""
     res = resources_of(config)
+    try:
+        return _write_task(config, res, task)
+    finally:
+        res.in_flight.finish(task_key(task["round"], task["branch"]))
+        if plans_ahead(res.slots):
+            plan_more(config, res)
+
+
+def _write_task(config: RunConfig, res: RunResources, task: GenerationTask) -> TaskOutcome:
     round_, branch, planned = task["round"], task["branch"], task["planned"]
     caps = LengthCaps.for_run(config)
     drafted = draft_candidates(
@@ -394,9 +419,14 @@ def critic_node(state: LoopState, runtime: Runtime[RunConfig]) -> dict[str, Any]
         redundancy_check=config.redundancy_check,
     )
     update = ledger.settle_round(res, dict(state), report, recorded)
+    # Until now the round's cells counted as in flight: advisor calls running meanwhile (a round
+    # of 100+ candidates is judged for seconds) would otherwise have seen them nowhere.
+    res.in_flight.remove(res.judging)
+    res.judging = []
     with res.plans_lock:  # background advisor calls plan for what the target still needs
-        res.tally = res.tally._replace(
-            accepted=update["accepted"], judged=update["candidates_seen"]
+        res.acceptance_rate.record(update["accepted"], update["candidates_seen"])
+        res.tally = Tally(
+            update["accepted"], update["candidates_seen"], len(state.get("backlog") or [])
         )
     return {**update, "candidates": Overwrite([])}
 

@@ -36,6 +36,10 @@ from memory.store import Cell
 # planning and pairing, during which no task is collected or planned (benchmarks/throughput.py
 # measures the utilization it gives).
 LOOKAHEAD_PER_SLOT = 3
+# Tasks planned and not yet judged (running, or done and waiting for a round) per slot. Tasks
+# done wait for the next round: when they counted against the lookahead, a 64-slot run fell to
+# 18 requests in flight while its first large round (158 candidates) was collected and judged.
+BACKLOG_PER_SLOT = 6
 # Runs with at most this many requests in flight (the default --concurrency) run in lock-step.
 LOCKSTEP_MAX_SLOTS = 4
 # Advice items per advisor call when a run plans ahead: it asks several advisors at once, each
@@ -51,6 +55,15 @@ MIN_JUDGED_FOR_RATE = 8
 # lower rate would plan many tasks it may not need at its end).
 PRIOR_ACCEPTANCE = 0.5
 MIN_ACCEPTANCE = 0.2
+# The acceptance rate a run plans its last tasks for is that of its latest candidates judged (at
+# least this many): the rate falls as the grid fills. Measured at 64 slots, target 640 (world
+# double): 74% over the run, 25-30% over its last 60 candidates; planning for the run's mean left
+# the last 33 items to rounds of 2-10 tasks on a 64-slot server, 55 s of a 141 s run.
+RATE_WINDOW = 64
+# Tasks planned for the rest of the target: enough for it to be reached when the acceptance rate
+# comes out this many standard deviations below its estimate (binomial); the tasks still running
+# when it is reached are thrown away (a few, against a round of re-planning for each shortfall).
+END_MARGIN_SD = 1.5
 
 
 class GenerationFailure(NamedTuple):
@@ -100,6 +113,28 @@ class Tally(NamedTuple):
     backlog: int
 
 
+class AcceptanceRate:
+    """Accepted per judged candidate over the run's latest ``RATE_WINDOW`` candidates judged
+    (over the whole run while it has judged fewer; a resumed process starts its window anew)."""
+
+    def __init__(self) -> None:
+        self._marks: list[tuple[int, int]] = []  # (judged, accepted) after each round
+
+    def record(self, accepted: int, judged: int) -> None:
+        if not self._marks or judged > self._marks[-1][0]:
+            self._marks.append((judged, accepted))
+
+    def rate(self, accepted: int, judged: int) -> float:
+        if judged < MIN_JUDGED_FOR_RATE:
+            return PRIOR_ACCEPTANCE
+        start = (0, 0)
+        for mark in self._marks:
+            if mark[0] <= judged - RATE_WINDOW:
+                start = mark
+        since, kept = judged - start[0], accepted - start[1]
+        return max(kept / since if since > 0 else PRIOR_ACCEPTANCE, MIN_ACCEPTANCE)
+
+
 @dataclass
 class PlanOutcome:
     """One advisor call's plan, its generator tasks, and the issues its prompt listed."""
@@ -110,25 +145,51 @@ class PlanOutcome:
 
 
 class InFlight:
-    """The grid cells of the generator tasks running now (a run's advisor calls count them as
-    coverage); shared by the threads of a run."""
+    """The grid cells of the generator tasks planned and not yet collected by a round, running or
+    done (a run's advisor calls count them as coverage); shared by the threads of a run."""
 
     def __init__(self) -> None:
         self._cells: dict[str, Cell] = {}
+        self._done: set[str] = set()
         self._lock = threading.Lock()
 
     def add(self, key: str, cell: Cell) -> None:
         with self._lock:
             self._cells[key] = cell
 
+    def claim(self, entries: Sequence[tuple[str, Cell]]) -> list[bool]:
+        """Register tasks whose cell no task in flight aims at yet; False for the others (advice
+        that an advisor call running alongside took while this one was asked)."""
+        with self._lock:
+            taken = set(self._cells.values())
+            claimed = []
+            for key, cell in entries:
+                claimed.append(cell not in taken)
+                if claimed[-1]:
+                    self._cells[key] = cell
+                    taken.add(cell)
+            return claimed
+
+    def finish(self, key: str) -> None:
+        """The task of ``key`` has its candidates: it waits for a round, using no slot."""
+        with self._lock:
+            if key in self._cells:
+                self._done.add(key)
+
     def remove(self, keys: Iterable[str]) -> None:
         with self._lock:
             for key in keys:
                 self._cells.pop(key, None)
+                self._done.discard(key)
 
     def cells(self) -> list[Cell]:
         with self._lock:
             return list(self._cells.values())
+
+    def running(self) -> int:
+        """Tasks not yet done."""
+        with self._lock:
+            return len(self._cells) - len(self._done)
 
 
 def planners(slots: int) -> int:
@@ -222,19 +283,27 @@ def collect_per_round(slots: int, advice_per_round: int) -> int:
 def tasks_to_plan(
     *,
     backlog: int,
+    running: int,
     slots: int,
     advice_per_round: int,
     candidates_per_advice: int,
     remaining: int,
-    accepted: int,
-    judged: int,
+    rate: float,
 ) -> int:
-    """How many generator tasks a round plans: the backlog topped up to the lookahead, but no
-    more than the rest of the target needs at the acceptance rate so far (the tasks still running
-    when the target is reached are paid for and thrown away)."""
+    """How many generator tasks to plan: the tasks ``running`` topped up to the lookahead, the
+    ``backlog`` (running or done, not yet judged) held under ``BACKLOG_PER_SLOT`` a slot and no
+    larger than the rest of the target needs at acceptance ``rate`` with a margin
+    (``END_MARGIN_SD``; the tasks still running when the target is reached are paid for and
+    thrown away). In lock-step nothing runs between rounds: ``running`` is the backlog."""
     if remaining <= 0:
         return 0
-    rate = accepted / judged if judged >= MIN_JUDGED_FOR_RATE else PRIOR_ACCEPTANCE
-    needed = math.ceil(remaining / (candidates_per_advice * max(rate, MIN_ACCEPTANCE)))
-    wanted = min(lookahead(slots, advice_per_round), max(advice_per_round, needed))
-    return max(0, wanted - backlog)
+    rate = min(max(rate, MIN_ACCEPTANCE), 1.0)
+    margin = END_MARGIN_SD * math.sqrt(remaining * (1 - rate))
+    needed = math.ceil((remaining + margin) / (candidates_per_advice * rate))
+    ahead = lookahead(slots, advice_per_round)
+    wanted = min(
+        ahead - running,
+        max(ahead, BACKLOG_PER_SLOT * slots) - backlog,
+        max(advice_per_round, needed) - backlog,
+    )
+    return max(0, wanted)

@@ -26,7 +26,15 @@ from agents.models import ROLES, Role, chat_model, model_name_for
 from agents.telemetry import CallTelemetry
 from graph.context import RunConfig
 from graph.runtime.costs import RunPrices, check_budget_priced, run_prices
-from graph.runtime.pipeline import InFlight, Steering, Tally, WorkPool, lookahead, planners
+from graph.runtime.pipeline import (
+    AcceptanceRate,
+    InFlight,
+    Steering,
+    Tally,
+    WorkPool,
+    lookahead,
+    planners,
+)
 from graph.runtime.rundir import CACHE, CONFIG, DATASET, MEMORY, MEMORY_REF, RunDirectory
 from memory.embeddings import EmbeddingModelMissing, embeddings_for
 from memory.store import Memory
@@ -73,10 +81,17 @@ class RunResources:
     plans_lock: threading.Lock = field(default_factory=threading.Lock)
     plan_parts: Iterator[int] = field(default_factory=itertools.count)
     """Numbers of the background advisor calls of this process (its tasks' branches)."""
+    judging: list[str] = field(default_factory=list)
+    """Pool keys of the tasks the current round collected, in flight until the critic stores
+    them."""
+    planning_round: int = 0
+    """The round whose advisor step ran last: background advisor calls number their tasks in it."""
     steering: Steering | None = None
     """What the background advisor calls read of the state (the advisor step refreshes it)."""
     tally: Tally = field(default_factory=lambda: Tally(0, 0, 0))
     """Items accepted, candidates judged and tasks in the backlog, as the last step saw them."""
+    acceptance_rate: AcceptanceRate = field(default_factory=AcceptanceRate)
+    """The run's recent acceptance rate (how many tasks the rest of the target needs)."""
     prices: RunPrices | None = None
     """The price of each role's model (``graph.runtime.costs``), for the cost ledger."""
 

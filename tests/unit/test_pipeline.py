@@ -8,6 +8,9 @@ import time
 import pytest
 
 from graph.runtime.pipeline import (
+    MIN_ACCEPTANCE,
+    PRIOR_ACCEPTANCE,
+    AcceptanceRate,
     InFlight,
     WorkPool,
     collect_per_round,
@@ -89,32 +92,49 @@ def test_a_run_on_a_small_server_runs_in_lock_step_and_plans_ahead_above():
 def plan(**kw):
     args = dict(
         backlog=0,
+        running=0,
         slots=16,
         advice_per_round=4,
         candidates_per_advice=1,
         remaining=1000,
-        accepted=0,
-        judged=0,
+        rate=0.5,
     )
     return tasks_to_plan(**{**args, **kw})
 
 
 def test_tasks_to_plan_tops_the_backlog_up_to_the_lookahead():
     assert plan() == 48
-    assert plan(backlog=40) == 8
-    assert plan(backlog=48) == 0
+    assert plan(backlog=40, running=40) == 8
+    assert plan(backlog=48, running=48) == 0
+
+
+def test_tasks_done_and_waiting_for_a_round_leave_their_slot_to_new_tasks():
+    assert plan(backlog=60, running=20) == 28  # 48 running again
+    assert plan(backlog=90, running=10) == 6  # at most 6 a slot planned and not yet judged
 
 
 def test_tasks_to_plan_stops_planning_what_the_target_cannot_use():
-    # 10 items left at the prior 50% acceptance: 20 tasks, not 48
-    assert plan(remaining=10) == 20
-    # a run accepting 25% of 100 judged: 10 items need 40 tasks; 30 are planned already
-    assert plan(remaining=10, accepted=25, judged=100, backlog=30) == 10
+    # 10 items left at 50% acceptance: 20 tasks, and a margin of 1.5 sd (sqrt(10 x 0.5)): 27
+    assert plan(remaining=10) == 27
+    # at 90%, 10 items need 13 tasks with the margin; 5 are planned already
+    assert plan(remaining=10, rate=0.9, backlog=5, running=5) == 8
     # two candidates per task halve it; the floor on the rate bounds it
-    assert plan(remaining=10, candidates_per_advice=2) == 10
-    assert plan(remaining=10, accepted=1, judged=100) == 48  # 10 / 20% = 50, over the lookahead
+    assert plan(remaining=10, candidates_per_advice=2) == 14
+    assert plan(remaining=10, rate=0.01) == 48  # at the 20% floor: 72 tasks, over the lookahead
     assert plan(remaining=0) == 0
     assert plan(remaining=1, advice_per_round=4, slots=1) == 4  # a round's advice at least
+
+
+def test_acceptance_rate_follows_the_latest_candidates():
+    rate = AcceptanceRate()
+    assert rate.rate(accepted=3, judged=4) == PRIOR_ACCEPTANCE  # too few judged to tell
+    rate.record(accepted=90, judged=100)  # 90% early on ...
+    assert rate.rate(accepted=90, judged=100) == pytest.approx(0.9)
+    rate.record(accepted=110, judged=200)  # ... 20% over the last 100
+    assert rate.rate(accepted=110, judged=200) == pytest.approx(0.2)
+    assert rate.rate(accepted=90, judged=150) == pytest.approx(0.6)  # window back to the start
+    rate.record(accepted=110, judged=300)  # nothing accepted lately: the floor
+    assert rate.rate(accepted=110, judged=300) == MIN_ACCEPTANCE
 
 
 def test_in_flight_cells_come_and_go_by_key():
@@ -125,6 +145,23 @@ def test_in_flight_cells_come_and_go_by_key():
     assert sorted(c[1] for c in cells.cells()) == ["doxxing", "malware"]
     cells.remove(["r1-b0", "unknown"])
     assert [c[1] for c in cells.cells()] == ["malware"]
+
+
+def test_a_cell_in_flight_is_claimed_once_and_done_tasks_leave_the_running_count():
+    cells = InFlight()
+    doxxing, malware = ("h", "doxxing", "t", "harmful"), ("h", "malware", "t", "benign")
+    assert cells.claim([("r1-b0", doxxing), ("r1-b1", malware), ("r1-b2", malware)]) == [
+        True,
+        True,
+        False,  # the same cell twice in one call
+    ]
+    assert cells.claim([("r2-b0", doxxing)]) == [False]  # another call's task holds it
+    assert cells.running() == 2
+    cells.finish("r1-b0")
+    cells.finish("r9-b9")  # not registered: ignored
+    assert cells.running() == 1 and len(cells.cells()) == 2  # done, still counted as coverage
+    cells.remove(["r1-b0"])
+    assert cells.claim([("r2-b0", doxxing)]) == [True]
 
 
 def test_planners_grow_with_the_slots():
