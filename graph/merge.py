@@ -42,7 +42,7 @@ from graph.merges.sources import (
     read_run,
     unique_workers,
 )
-from graph.merges.twins import find_twins
+from graph.merges.twins import RememberedEmbeddings, find_twins
 from graph.report import METRICS_FILE, REPORT_FILE
 from graph.runtime.rundir import CONFIG, DATASET, PAIRS, REJECTED, STATS
 
@@ -107,7 +107,7 @@ def _merge(argv: list[str] | None) -> int:
     runs = sort_runs(runs)
     if not any(run.items for run in runs):
         raise UserError("nothing to write: the runs hold no accepted item")
-    embeddings = _embeddings(runs[0].config)
+    embeddings = RememberedEmbeddings(_embeddings(runs[0].config))
     slots = merge_order(runs)
     threshold = float(runs[0].config["duplicate_threshold"])
     with MergeProgress(len(slots), quiet=args.quiet) as progress:

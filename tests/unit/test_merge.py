@@ -303,6 +303,22 @@ def test_the_report_measures_the_merged_dataset(tmp_path, make_run):
     assert (out / "report.html").read_text().startswith("<!DOCTYPE html>")
 
 
+def test_the_report_reuses_the_twin_searchs_embeddings(tmp_path, make_run, monkeypatch):
+    embedded: list[str] = []
+
+    class Counting(BagOfWordsEmbeddings):
+        def embed_documents(self, texts: list[str]) -> list[list[float]]:
+            embedded.extend(texts)
+            return super().embed_documents(texts)
+
+    monkeypatch.setattr(merge_cli, "_embeddings", lambda config: Counting())
+    a = make_run("a", [(PHISHING, 1), (LOCKS, 1)])
+    b = make_run("b", [(PHISHING_AGAIN, 2), (POISON, 2)])
+    assert main([str(a), str(b), "--out", str(tmp_path / "merged")]) == EXIT_OK
+    assert {PHISHING, PHISHING_AGAIN, LOCKS, POISON} <= set(embedded)
+    assert len(embedded) == len(set(embedded))  # every text once: prompts and issue names
+
+
 def test_the_summary_line_counts_runs_items_kept_and_dropped(tmp_path, make_run, capsys):
     a = make_run("a", [(PHISHING, 1)])
     b = make_run("b", [(PHISHING_AGAIN, 1), (POISON, 1)])
