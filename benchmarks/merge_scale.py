@@ -2,7 +2,7 @@
 finds the twins planted among them.
 
 Writes ``--runs`` synthetic run directories of ``--items`` accepted items each (twelve words
-drawn from the project's docs: prompts unlike each other), plants twins of the first run's items
+drawn from the project's prompt files: prompts unlike each other), plants twins of the first run's items
 in every other run (a share ``--twins`` of each run's items: half copied with other case and
 spacing, exact twins; half with two words of twelve swapped, near twins), then merges them with the CLI in a subprocess (the
 report included unless ``--no-report``) and prints the wall time and what was dropped.
@@ -32,9 +32,10 @@ RESPONSE = (
 
 
 def vocabulary() -> list[str]:
-    """Real English words: those of the project's docs and prompt templates."""
-    root = Path(__file__).resolve().parent.parent
-    text = " ".join(p.read_text() for p in [*root.glob("docs/*.md"), *root.glob("prompts/*.md")])
+    """Real English words: those of the project's prompt templates, principles and seed data
+    (files that rarely change, so the same seed draws the same prompts)."""
+    root = Path(__file__).resolve().parent.parent / "prompts"
+    text = " ".join(p.read_text() for p in sorted([*root.glob("*.md"), *root.glob("*.jsonl")]))
     return sorted({w for w in re.findall(r"[a-z]{4,}", text.lower())})
 
 
