@@ -21,6 +21,7 @@ from typing import Any
 
 from agents.errors import UserError
 from graph.cli import EXIT_OK, OneLineParser, run_command
+from graph.context import DEFAULT_DUPLICATE_THRESHOLD
 from graph.merges.dataset import (
     carried_pairs,
     carried_rejections,
@@ -109,7 +110,7 @@ def _merge(argv: list[str] | None) -> int:
         raise UserError("nothing to write: the runs hold no accepted item")
     embeddings = RememberedEmbeddings(_embeddings(runs[0].config))
     slots = merge_order(runs)
-    threshold = float(runs[0].config["duplicate_threshold"])
+    threshold = float(settings["duplicate_threshold"] or DEFAULT_DUPLICATE_THRESHOLD)
     with MergeProgress(len(slots), quiet=args.quiet) as progress:
         twins = find_twins(
             entries(slots), _chroma_client(), embeddings, threshold, on_batch=progress.advance
