@@ -15,7 +15,8 @@ import json
 import os
 import shutil
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -111,7 +112,7 @@ def _merge(argv: list[str] | None) -> int:
     embeddings = RememberedEmbeddings(_embeddings(runs[0].config))
     slots = merge_order(runs)
     threshold = float(settings["duplicate_threshold"] or DEFAULT_DUPLICATE_THRESHOLD)
-    with MergeProgress(len(slots), quiet=args.quiet) as progress:
+    with MergeProgress(len(slots), quiet=args.quiet) as progress, _embedding_errors(runs[0]):
         twins = find_twins(
             entries(slots), _chroma_client(), embeddings, threshold, on_batch=progress.advance
         )
@@ -129,7 +130,8 @@ def _merge(argv: list[str] | None) -> int:
         STATS: _json(merged_stats(runs, kept, dropped)),
         MERGE_RECORD: _json(merge_record(runs, settings, args.out)),
     }
-    write_merge(args.out, files, embeddings if args.report else None)
+    with _embedding_errors(runs[0]):
+        write_merge(args.out, files, embeddings if args.report else None)
     print(
         f"merge: {args.out} ({len(runs)} runs, {len(slots)} items in, {len(kept)} kept, "
         f"{len(dropped)} dropped as cross-run duplicates)",
@@ -195,6 +197,19 @@ def _embeddings(config: dict[str, Any]) -> Any:
         return embeddings_for(RunConfig.model_construct(**settings))
     except EmbeddingModelMissing as exc:
         raise UserError(str(exc)) from None
+
+
+@contextmanager
+def _embedding_errors(run: SourceRun) -> Iterator[None]:
+    """An embedding endpoint that fails (down, refused key) is the user's one line, not a trace."""
+    import openai
+
+    try:
+        yield
+    except (openai.APIConnectionError, openai.APIStatusError) as exc:
+        url = run.config.get("embedding_base_url") or run.config.get("base_url")
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise UserError(f"the runs' embedding endpoint {url} failed: {reason}") from None
 
 
 def _chroma_client() -> Any:

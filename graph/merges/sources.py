@@ -142,7 +142,13 @@ def unique_workers(runs: Sequence[SourceRun]) -> None:
     by_name: dict[str, list[SourceRun]] = {}
     for run in runs:
         by_name.setdefault(run.worker, []).append(run)
-    for name, group in by_name.items():
+    taken = set(by_name)
+    for name, group in sorted(by_name.items()):
         if len(group) > 1:
-            for number, run in enumerate(sorted(group, key=lambda r: str(r.path.resolve())), 1):
+            number = 0
+            for run in sorted(group, key=lambda r: str(r.path.resolve())):
+                number += 1
+                while f"{name}-{number}" in taken:  # a directory already named so
+                    number += 1
                 run.worker = f"{name}-{number}"
+                taken.add(run.worker)

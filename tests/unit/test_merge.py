@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import socket
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -245,6 +246,27 @@ def test_same_named_directories_get_distinct_workers(tmp_path, make_run):
         ("run-1", str(first)),
         ("run-2", str(second)),
     }
+
+
+def test_a_suffixed_worker_never_takes_an_existing_name(tmp_path, make_run):
+    runs = [make_run(f"{d}/run", [(p, 1)]) for d, p in (("x", LOCKS), ("y", POISON))]
+    runs.append(make_run("z/run-1", [(WEAPON, 1)]))
+    rows = read_jsonl(merged(tmp_path, *runs) / "dataset.jsonl")
+    assert sorted(r["worker"] for r in rows) == ["run-1", "run-2", "run-3"]
+    assert len({r["id"] for r in rows}) == 3
+
+
+def test_an_embedding_endpoint_that_does_not_answer_is_one_line(tmp_path, make_run, capsys):
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{probe.getsockname()[1]}/v1"
+    remote = {"embedding_provider": "openai", "embedding_base_url": url}
+    a = make_run("a", [(LOCKS, 1)], **remote)
+    b = make_run("b", [(POISON, 1)], **remote)
+    capsys.readouterr()
+    code = main([str(a), str(b), "--out", str(tmp_path / "merged")])
+    _one_error_line(code, capsys.readouterr().err, f"the runs' embedding endpoint {url} failed")
+    assert not (tmp_path / "merged").exists()
 
 
 def test_pairs_and_rejections_come_along_for_kept_items(tmp_path, make_run):
