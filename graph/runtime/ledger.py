@@ -12,7 +12,7 @@ from collections import Counter
 from typing import Any
 
 from agents.contrast import Pairs
-from agents.critic import CriticReport
+from agents.critic import CriticReport, Verdict
 from agents.schemas import AcceptedItem, Candidate, PlannedAdvice, RejectedItem
 from graph.context import RunConfig
 from graph.runtime.costs import RunPrices, cost_stats, cost_stop, spent
@@ -20,6 +20,7 @@ from graph.runtime.resources import RunResources
 from graph.runtime.rundir import ADVICE, DATASET, PAIRS, REJECTED, ROUNDS, STATS, SUMMARIES
 from graph.runtime.stats import build_stats
 from graph.state import add_counts, add_usage, grid_key, total_calls, usage_total
+from memory.acceptance import AcceptanceLog, Claim
 
 
 def record_advice(
@@ -66,16 +67,19 @@ def settle_round(
 ) -> dict[str, Any]:
     """Store the critic's outcome of a round and return the state update it implies.
 
-    Accepted items beyond the target become ``surplus`` rejections; the dataset line is written
-    (and synced) before memory, so a crash between the two is repaired from the dataset on
-    resume. Then ``rejected.jsonl``, ``stats.json`` and ``rounds.jsonl``.
+    Accepted items beyond the target become ``surplus`` rejections. In a shared namespace the
+    items within the target are first settled in the acceptance log (``claim_accepts``): a twin
+    another run claimed first becomes a ``duplicate`` rejection. The dataset line is written (and
+    synced) before memory, so a crash between the two is repaired from the dataset on resume.
+    Then ``rejected.jsonl``, ``stats.json`` and ``rounds.jsonl``.
     """
     config = res.config
     round_ = int(state.get("round", 0))
     candidates = state.get("candidates") or []
     room = max(0, config.target - state.get("accepted", 0) - len(recorded))
-    kept, surplus = report.accepted[:room], report.accepted[room:]
-    rejected = report.rejected + [
+    kept, lost, surplus = claim_accepts(res.acceptance, report, room)
+    judged_out = report.rejected + lost
+    rejected = judged_out + [
         RejectedItem(
             candidate=v.candidate,
             reason="surplus",
@@ -118,7 +122,7 @@ def settle_round(
     reasons = Counter(r.reason for r in rejected)
     judged = Counter(c.tactic for c in candidates)
     judged.update(
-        grid_key(r.candidate.tactic, r.reason) for r in report.rejected if r.candidate is not None
+        grid_key(r.candidate.tactic, r.reason) for r in judged_out if r.candidate is not None
     )
     update: dict[str, Any] = {
         "accepted": state.get("accepted", 0) + len(recorded) + len(kept),
@@ -145,6 +149,44 @@ def settle_round(
     write_stats(res, projected, update["stop_reason"])
     res.run_dir.write_group(ROUNDS, [round_record(projected, res.prices)])
     return update
+
+
+def claim_accepts(
+    log: AcceptanceLog | None, report: CriticReport, room: int
+) -> tuple[list[Verdict], list[RejectedItem], list[Verdict]]:
+    """Split the critic's accepted items into kept, lost to another run, and surplus.
+
+    Without a log (a memory of the run's own) the first ``room`` are kept. With one, they are
+    settled in the log, and every item lost to another run's earlier twin frees its place for
+    the next accepted item, so a round still fills the target; only claimed items enter the log.
+    """
+    if log is None:
+        return report.accepted[:room], [], report.accepted[room:]
+    kept: list[Verdict] = []
+    lost: list[RejectedItem] = []
+    queue = list(report.accepted)
+    while queue and len(kept) < room:
+        batch, queue = queue[: room - len(kept)], queue[room - len(kept) :]
+        outcomes = log.settle(
+            [
+                Claim(v.candidate.id, v.candidate.prompt, report.vectors[v.candidate.id])
+                for v in batch
+            ]
+        )
+        for verdict, outcome in zip(batch, outcomes, strict=True):
+            if outcome.won:
+                kept.append(verdict)
+                continue
+            lost.append(
+                RejectedItem(
+                    candidate=verdict.candidate,
+                    reason="duplicate",
+                    layer="redundancy",
+                    detail=outcome.describe(),
+                    nearest_similarity=outcome.similarity,
+                )
+            )
+    return kept, lost, queue
 
 
 def record_pairs(res: RunResources, state: dict[str, Any], pairs: Pairs) -> dict[str, Any]:
