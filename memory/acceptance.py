@@ -12,7 +12,8 @@ therefore goes through a per-namespace sequence log, the Chroma collection ``NAM
 2. **Resolve.** An item at slot ``s`` loses to any earlier slot of *another* run holding its twin:
    the same text (``normalized_text``, punctuation ignored) or a cosine similarity at or above
    the duplicate threshold. Both racers compute this from the same immutable prefix of the log,
-   so exactly one of two racing twins survives: the one at the lower slot.
+   so of two racing twins only the one at the lower slot can survive (and does, unless it lost
+   to an earlier twin itself).
 
 A claim is keyed ``WRITER/ITEM_ID``: a run that crashed after claiming and re-judges the item on
 resume finds its slot again and reaches the same outcome (no second slot, nothing lost). A
