@@ -17,6 +17,7 @@ from graph.cli import EXIT_OK
 from graph.context import RunConfig
 from graph.run import run
 from graph.runtime import ledger
+from graph.runtime.resources import build_resources
 from graph.runtime.rundir import DATASET, REJECTED, RunDirectory
 from memory import store
 from memory.acceptance import ACCEPTS, AcceptanceLog, Claim
@@ -207,3 +208,23 @@ def test_a_crash_after_claiming_loses_and_double_counts_nothing_on_resume(
     assert max(per_claim.values()) == 1, "an item was claimed twice"
     assert {key.split("/", 1)[1] for key in per_claim} == set(dataset)
     assert not [r for r in rows(config.out, REJECTED) if "accepted first by" in r["detail"]]
+
+
+@pytest.mark.parametrize(
+    ("shared", "flag", "has_log"),
+    [(True, True, True), (True, False, False), (False, True, False)],
+)
+def test_only_a_shared_memory_with_the_log_on_gets_one(
+    tmp_path: Path, monkeypatch, chroma_client, namespace, shared, flag, has_log
+):
+    monkeypatch.setattr(store, "chroma_http_client", lambda url: chroma_client)
+    where = (
+        {"chroma_url": "http://chroma.test:8000", "memory_namespace": namespace} if shared else {}
+    )
+    config = RunConfig(out=tmp_path / "run", acceptance_log=flag, **where, **SCRIPTED_CONFIG)
+    res = build_resources(config, RunDirectory.create(config.out), models=scripted_models())
+    assert (res.acceptance is not None) == has_log
+    names = {c.name for c in res.memory.client.list_collections()}
+    assert (f"{namespace}-{ACCEPTS}" in names) == has_log
+    if not shared:  # the run's own Chroma directory holds no log at all
+        assert not [n for n in names if n.endswith(ACCEPTS)]
