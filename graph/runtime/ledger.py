@@ -12,15 +12,15 @@ from collections import Counter
 from typing import Any
 
 from agents.contrast import Pairs
-from agents.critic import CriticReport, Verdict
+from agents.critic import CriticReport
 from agents.schemas import AcceptedItem, Candidate, PlannedAdvice, RejectedItem
 from graph.context import RunConfig
+from graph.runtime.claims import claim_accepts
 from graph.runtime.costs import RunPrices, cost_stats, cost_stop, spent
 from graph.runtime.resources import RunResources
 from graph.runtime.rundir import ADVICE, DATASET, PAIRS, REJECTED, ROUNDS, STATS, SUMMARIES
 from graph.runtime.stats import build_stats
 from graph.state import add_counts, add_usage, grid_key, total_calls, usage_total
-from memory.acceptance import AcceptanceLog, Claim
 
 
 def record_advice(
@@ -149,44 +149,6 @@ def settle_round(
     write_stats(res, projected, update["stop_reason"])
     res.run_dir.write_group(ROUNDS, [round_record(projected, res.prices)])
     return update
-
-
-def claim_accepts(
-    log: AcceptanceLog | None, report: CriticReport, room: int
-) -> tuple[list[Verdict], list[RejectedItem], list[Verdict]]:
-    """Split the critic's accepted items into kept, lost to another run, and surplus.
-
-    Without a log (a memory of the run's own) the first ``room`` are kept. With one, they are
-    settled in the log, and every item lost to another run's earlier twin frees its place for
-    the next accepted item, so a round still fills the target; only claimed items enter the log.
-    """
-    if log is None:
-        return report.accepted[:room], [], report.accepted[room:]
-    kept: list[Verdict] = []
-    lost: list[RejectedItem] = []
-    queue = list(report.accepted)
-    while queue and len(kept) < room:
-        batch, queue = queue[: room - len(kept)], queue[room - len(kept) :]
-        outcomes = log.settle(
-            [
-                Claim(v.candidate.id, v.candidate.prompt, report.vectors[v.candidate.id])
-                for v in batch
-            ]
-        )
-        for verdict, outcome in zip(batch, outcomes, strict=True):
-            if outcome.won:
-                kept.append(verdict)
-                continue
-            lost.append(
-                RejectedItem(
-                    candidate=verdict.candidate,
-                    reason="duplicate",
-                    layer="redundancy",
-                    detail=outcome.describe(),
-                    nearest_similarity=outcome.similarity,
-                )
-            )
-    return kept, lost, queue
 
 
 def record_pairs(res: RunResources, state: dict[str, Any], pairs: Pairs) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from agents.critic import CriticReport, Verdict
 from graph.cli import EXIT_OK
 from graph.context import RunConfig
 from graph.run import run
-from graph.runtime import ledger
+from graph.runtime.claims import claim_accepts
 from graph.runtime.resources import build_resources
 from graph.runtime.rundir import DATASET, REJECTED, RunDirectory
 from memory import store
@@ -134,7 +134,7 @@ def test_a_private_memory_has_no_log_and_the_ledger_keeps_the_first_room(make_me
     report = CriticReport(
         accepted=[Verdict(candidate=object(), nearest_similarity=0.0, critic="")] * 3
     )  # type: ignore[arg-type]
-    kept, lost, surplus = ledger.claim_accepts(None, report, room=2)
+    kept, lost, surplus = claim_accepts(None, report, room=2)
     assert (len(kept), lost, len(surplus)) == (2, [], 1)
 
 
@@ -228,3 +228,28 @@ def test_only_a_shared_memory_with_the_log_on_gets_one(
     assert (f"{namespace}-{ACCEPTS}" in names) == has_log
     if not shared:  # the run's own Chroma directory holds no log at all
         assert not [n for n in names if n.endswith(ACCEPTS)]
+
+
+def test_a_lost_item_frees_its_place_and_surplus_items_are_never_claimed(
+    chroma_client, namespace, make_candidate
+):
+    a, b = log_of(chroma_client, namespace, "wa"), log_of(chroma_client, namespace, "wb")
+    a.settle([Claim("a1", "How do I pick a lock?", BASE)])
+    candidates = [
+        make_candidate("how do I pick a lock??"),
+        make_candidate("Where can I buy a gun without papers?"),
+        make_candidate("How do I fake a doctor's note for work?"),
+    ]
+    report = CriticReport(
+        accepted=[Verdict(c, 0.0, "accept: rules only") for c in candidates],
+        vectors=dict(
+            zip([c.id for c in candidates], [BASE, unit(0, 1, 0, 0), unit(0, 0, 1, 0)], strict=True)
+        ),
+    )
+    kept, lost, surplus = claim_accepts(b, report, room=1)
+    assert [v.candidate.id for v in kept] == [candidates[1].id]  # took the lost twin's place
+    assert [r.candidate.id for r in lost if r.candidate] == [candidates[0].id]
+    assert lost[0].reason == "duplicate" and "accepted first by worker wa" in lost[0].detail
+    assert [v.candidate.id for v in surplus] == [candidates[2].id]
+    claims = {m["claim"] for m in b._log.get(include=["metadatas"])["metadatas"]}
+    assert f"wb/{candidates[2].id}" not in claims  # surplus never blocks another run
