@@ -224,6 +224,12 @@ class RunConfig(BaseModel):
     redundancy_check: bool = Field(
         True, description="Reject near-duplicates of stored prompts (off: accept them)."
     )
+    acceptance_log: bool = Field(
+        True,
+        description="In a shared --memory-namespace, settle every accept in the namespace's "
+        "acceptance log, so that two runs never both accept twins of a prompt (off: twins judged "
+        "by two runs at the same moment can both be accepted).",
+    )
     advisor_view: Literal["full", "coverage"] = Field(
         "full",
         description="What the advisor reads: the summary, coverage statistics and the grid "

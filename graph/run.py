@@ -156,6 +156,11 @@ def build_parser() -> argparse.ArgumentParser:
     for flag, dest, text in (
         ("--no-summary", "summary", "no running summary (no summarizer calls)"),
         ("--no-redundancy-check", "redundancy_check", "accept near-duplicates of stored prompts"),
+        (
+            "--no-acceptance-log",
+            "acceptance_log",
+            "in a shared --memory-namespace, accept without the cross-run acceptance log",
+        ),
     ):
         ablations.add_argument(
             flag, dest=dest, action="store_false", default=argparse.SUPPRESS, help=text

@@ -21,7 +21,12 @@ TACTICS = "tactics"
 # is built denser than Chroma's default (16 neighbours, ef 100): measured at 100K stored vectors
 # (benchmarks/memory_scale.py), the default found the true nearest prompt for 261-270 of 300
 # near-duplicates, these settings for 300 of 300, at ~5 ms instead of ~2 ms per query.
-_COSINE = {"hnsw:space": "cosine", "hnsw:M": 32, "hnsw:construction_ef": 200, "hnsw:search_ef": 200}
+COSINE_INDEX = {
+    "hnsw:space": "cosine",
+    "hnsw:M": 32,
+    "hnsw:construction_ef": 200,
+    "hnsw:search_ef": 200,
+}
 # Chroma refuses larger upserts (its max batch size is 5461 here).
 UPSERT_BATCH = 4096
 # Issue metadata key holding accepted-item counts (``count:WRITER`` per run in a shared memory).
@@ -104,10 +109,11 @@ class Memory:
         self.duplicate_threshold = duplicate_threshold
         self.issue_merge_threshold = issue_merge_threshold
         self.writer = writer
-        prefix = f"{namespace}-" if namespace else ""
-        self._items = client.get_or_create_collection(prefix + ITEMS, metadata=_COSINE)
-        self._issues = client.get_or_create_collection(prefix + ISSUES, metadata=_COSINE)
-        self._tactics = client.get_or_create_collection(prefix + TACTICS, metadata=_COSINE)
+        self.client = client
+        prefix = self.prefix = f"{namespace}-" if namespace else ""
+        self._items = client.get_or_create_collection(prefix + ITEMS, metadata=COSINE_INDEX)
+        self._issues = client.get_or_create_collection(prefix + ISSUES, metadata=COSINE_INDEX)
+        self._tactics = client.get_or_create_collection(prefix + TACTICS, metadata=COSINE_INDEX)
         self._count_key = f"{COUNT}:{writer}" if writer else COUNT
 
     def _key(self, item_id: str) -> str:

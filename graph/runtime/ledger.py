@@ -15,6 +15,7 @@ from agents.contrast import Pairs
 from agents.critic import CriticReport
 from agents.schemas import AcceptedItem, Candidate, PlannedAdvice, RejectedItem
 from graph.context import RunConfig
+from graph.runtime.claims import claim_accepts
 from graph.runtime.costs import RunPrices, cost_stats, cost_stop, spent
 from graph.runtime.resources import RunResources
 from graph.runtime.rundir import ADVICE, DATASET, PAIRS, REJECTED, ROUNDS, STATS, SUMMARIES
@@ -66,16 +67,19 @@ def settle_round(
 ) -> dict[str, Any]:
     """Store the critic's outcome of a round and return the state update it implies.
 
-    Accepted items beyond the target become ``surplus`` rejections; the dataset line is written
-    (and synced) before memory, so a crash between the two is repaired from the dataset on
-    resume. Then ``rejected.jsonl``, ``stats.json`` and ``rounds.jsonl``.
+    Accepted items beyond the target become ``surplus`` rejections. In a shared namespace the
+    items within the target are first settled in the acceptance log (``claim_accepts``): a twin
+    another run claimed first becomes a ``duplicate`` rejection. The dataset line is written (and
+    synced) before memory, so a crash between the two is repaired from the dataset on resume.
+    Then ``rejected.jsonl``, ``stats.json`` and ``rounds.jsonl``.
     """
     config = res.config
     round_ = int(state.get("round", 0))
     candidates = state.get("candidates") or []
     room = max(0, config.target - state.get("accepted", 0) - len(recorded))
-    kept, surplus = report.accepted[:room], report.accepted[room:]
-    rejected = report.rejected + [
+    kept, lost, surplus = claim_accepts(res.acceptance, report, room)
+    judged_out = report.rejected + lost
+    rejected = judged_out + [
         RejectedItem(
             candidate=v.candidate,
             reason="surplus",
@@ -118,7 +122,7 @@ def settle_round(
     reasons = Counter(r.reason for r in rejected)
     judged = Counter(c.tactic for c in candidates)
     judged.update(
-        grid_key(r.candidate.tactic, r.reason) for r in report.rejected if r.candidate is not None
+        grid_key(r.candidate.tactic, r.reason) for r in judged_out if r.candidate is not None
     )
     update: dict[str, Any] = {
         "accepted": state.get("accepted", 0) + len(recorded) + len(kept),

@@ -36,6 +36,7 @@ from graph.runtime.pipeline import (
     planners,
 )
 from graph.runtime.rundir import CACHE, CONFIG, DATASET, MEMORY, MEMORY_REF, RunDirectory
+from memory.acceptance import AcceptanceLog
 from memory.embeddings import EmbeddingModelMissing, embeddings_for
 from memory.store import Memory
 from prompts import read_records
@@ -94,6 +95,9 @@ class RunResources:
     """The run's recent acceptance rate (how many tasks the rest of the target needs)."""
     prices: RunPrices | None = None
     """The price of each role's model (``graph.runtime.costs``), for the cost ledger."""
+    acceptance: AcceptanceLog | None = None
+    """The shared namespace's acceptance log (``memory.acceptance``); ``None`` for a memory of
+    the run's own, or with ``--no-acceptance-log``."""
 
     def stop_background(self) -> None:
         """Stop the generator tasks and advisor calls planned ahead (the run ends or stops)."""
@@ -201,6 +205,7 @@ def build_resources(
         # every task planned ahead and every advisor call in the background run at once
         pool=WorkPool(lookahead(slots, config.advice_per_round) + planners(slots) + 2),
         prices=run_prices(config),
+        acceptance=AcceptanceLog.of(memory) if config.acceptance_log else None,
     )
 
 

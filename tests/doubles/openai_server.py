@@ -14,6 +14,7 @@ at once with ``Retry-After: retry_after`` (``"429"``, as a rate-limited API; cou
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import random
@@ -25,6 +26,8 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
 
+import numpy as np
+from langchain_core.embeddings import Embeddings
 from langchain_core.language_models import BaseChatModel
 
 from tests.doubles.scripted_model import ScriptedDataModel
@@ -60,6 +63,7 @@ class FakeOpenAIServer:
         tokens_per_second: float | None = None,
         over_capacity: Literal["queue", "429"] = "queue",
         retry_after: float = 1.0,
+        embeddings: Embeddings | None = None,
     ) -> None:
         self._capacity = threading.BoundedSemaphore(max_concurrent) if max_concurrent else None
         self.over_capacity = over_capacity
@@ -80,6 +84,9 @@ class FakeOpenAIServer:
         self.requests = 0
         # The model that answers requests: the scripted fake unless one is given.
         self._model = chat_model if chat_model is not None else ScriptedDataModel(seed=0)
+        # What answers /v1/embeddings (none: 404), e.g. the embedded all-MiniLM-L6-v2 loaded once
+        # in the test's process and shared by every worker pointed here.
+        self.embeddings = embeddings
         self._lock = threading.Lock()
         self._httpd = _Listener(("127.0.0.1", 0), self._handler())
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
@@ -184,6 +191,29 @@ class FakeOpenAIServer:
             },
         }
 
+    def embed(self, body: dict[str, Any]) -> dict[str, Any]:
+        """An embeddings response for a request body (floats, or base64 as the openai client
+        asks by default)."""
+        assert self.embeddings is not None
+        texts = body["input"] if isinstance(body["input"], list) else [body["input"]]
+        vectors = self.embeddings.embed_documents([str(t) for t in texts])
+        as_base64 = body.get("encoding_format") == "base64"
+        return {
+            "object": "list",
+            "model": body.get("model", ""),
+            "data": [
+                {
+                    "object": "embedding",
+                    "index": i,
+                    "embedding": base64.b64encode(np.asarray(v, dtype="<f4").tobytes()).decode()
+                    if as_base64
+                    else list(v),
+                }
+                for i, v in enumerate(vectors)
+            ],
+            "usage": {"prompt_tokens": 0, "total_tokens": 0},
+        }
+
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         server = self
 
@@ -238,6 +268,9 @@ class FakeOpenAIServer:
                     return
                 length = int(self.headers.get("Content-Length", 0))
                 body = json.loads(self.rfile.read(length) or b"{}")
+                if self.path.rstrip("/") == "/v1/embeddings" and server.embeddings is not None:
+                    self._send(200, server.embed(body))
+                    return
                 if self.path.rstrip("/") != "/v1/chat/completions":
                     self._send(404, {"error": {"message": "not found"}})
                     return

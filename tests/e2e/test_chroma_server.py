@@ -4,63 +4,24 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import chromadb
 import pytest
-from chromadb.config import Settings
 
+from tests.doubles.chroma_server import ChromaServer, connect, free_port
 from tests.doubles.openai_server import FakeOpenAIServer
 
 TARGET = 6
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def chroma_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real Chroma server on loopback (the ``chroma`` CLI that chromadb installs)."""
-    binary = shutil.which("chroma", path=str(Path(sys.executable).parent)) or shutil.which("chroma")
-    assert binary, "the chroma CLI (installed with chromadb) is missing"
-    port = free_port()
-    data = tmp_path_factory.mktemp("chroma-data")
-    log = (data.parent / "chroma.log").open("w")
-    server = subprocess.Popen(
-        [binary, "run", "--path", str(data), "--host", "127.0.0.1", "--port", str(port)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    deadline = time.monotonic() + 60
-    try:
-        while True:
-            try:
-                connect(port).heartbeat()
-                break
-            except Exception:
-                assert server.poll() is None, "chroma run exited while starting"
-                assert time.monotonic() < deadline, "chroma run did not answer within 60 s"
-                time.sleep(0.3)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.terminate()
-        server.wait(timeout=20)
-        log.close()
-
-
-def connect(port: int) -> chromadb.api.ClientAPI:
-    return chromadb.HttpClient(
-        host="127.0.0.1", port=port, settings=Settings(anonymized_telemetry=False)
-    )
+    with ChromaServer(tmp_path_factory.mktemp("chroma") / "data") as server:
+        yield server.url
 
 
 ENV = {**os.environ, "OPENAI_API_KEY": "k"}
@@ -81,8 +42,7 @@ def dataset(out: Path) -> list[dict]:
 
 
 def generated_ids(url: str, namespace: str) -> list[str]:
-    client = connect(int(url.rsplit(":", 1)[1]))
-    items = client.get_collection(f"{namespace}-items")
+    items = connect(url).get_collection(f"{namespace}-items")
     return items.get(where={"source": "generated"}, include=[])["ids"]
 
 
@@ -148,8 +108,9 @@ def test_runs_in_one_namespace_share_a_memory_on_purpose(tmp_path: Path, chroma_
     # The second run's advisor saw the first run's coverage and went for other issues: measured
     # 0 of 6 in common, against 5 of 6 for two runs with the same seed and memories of their own.
     assert len({r["safety_issue"] for r in first} & {r["safety_issue"] for r in second}) <= 1
-    client = connect(int(chroma_url.rsplit(":", 1)[1]))
-    counts = client.get_collection("team-issues").get(include=["metadatas"])["metadatas"]
+    counts = (
+        connect(chroma_url).get_collection("team-issues").get(include=["metadatas"])["metadatas"]
+    )
     assert sum(v for m in counts for k, v in m.items() if k.startswith("count")) == 2 * TARGET
 
 
