@@ -12,7 +12,7 @@ from typing import Any
 from langgraph.runtime import Runtime
 from langgraph.types import Overwrite
 
-from agents.advisor import plan_round
+from agents.advisor import RoundPlan, plan_round
 from agents.concurrency import foreground_requests
 from agents.contrast import make_pairs
 from agents.critic import review
@@ -37,8 +37,9 @@ from graph.runtime.pipeline import (
     tasks_to_plan,
 )
 from graph.runtime.resources import RunResources, resources_of
+from graph.runtime.sharing import claim_plan, claims
 from graph.state import GenerationTask, LoopState, add_counts, add_usage
-from memory.coverage import coverage_stats
+from memory.coverage import CoverageStats, coverage_stats
 from memory.store import Cell
 
 
@@ -164,7 +165,43 @@ def _plan(
     gaps: int = 0,
 ) -> PlanOutcome:
     """One advisor call for ``count`` items, shown slice ``gaps`` of the gaps
-    (``coverage_stats(part=)``); its tasks are numbered from ``part * count`` in ``round_``."""
+    (``coverage_stats(part=)``); its tasks are numbered from ``part * count`` in ``round_``.
+
+    In a shared memory the other workers' live leases count as tasks in flight, advice they
+    already claimed is planned again (``graph.runtime.sharing``), and the tasks are leased."""
+    in_flight = [*in_flight, *(lease.cell for lease in res.leases.others())]
+    advise = partial(_advise, config, res, steering, round_=round_, part=part, gaps=gaps)
+    plan, coverage = advise(count=count, in_flight=in_flight)
+    plan = claim_plan(
+        res.leases,
+        plan,
+        lambda again, kept: advise(count=again, in_flight=in_flight + kept, retry=1)[0],
+    )
+    tasks = _tasks(plan.planned, round_, first=part * count)
+    res.leases.publish(
+        claims([task_key(t["round"], t["branch"]) for t in tasks], [t["planned"] for t in tasks])
+    )
+    return PlanOutcome(
+        plan=plan,
+        tasks=tasks,
+        listed=[*coverage.under_covered, *coverage.grid.issue_holdings],
+    )
+
+
+def _advise(
+    config: RunConfig,
+    res: RunResources,
+    steering: Steering,
+    *,
+    round_: int,
+    part: int,
+    count: int,
+    in_flight: list[Cell],
+    gaps: int,
+    retry: int = 0,
+) -> tuple[RoundPlan, CoverageStats]:
+    """The advisor call of ``_plan`` on coverage with ``in_flight`` counted (``retry`` > 0: a
+    call again for advice another worker claimed, on its own seed)."""
     full_view = config.advisor_view == "full"
     coverage = coverage_stats(
         res.memory,
@@ -181,7 +218,7 @@ def _plan(
         res.memory,
         coverage=coverage,
         count=count,
-        seed=_seed(config, round_, 1, part),
+        seed=_seed(config, round_, 1, part, *([retry] if retry else [])),
         principles=res.inputs.principles,
         summary=steering.summary if full_view else "",
         show_grid=full_view,
@@ -192,11 +229,7 @@ def _plan(
         attempts=config.structured_attempts,
         telemetry=res.telemetry,
     )
-    return PlanOutcome(
-        plan=plan,
-        tasks=_tasks(plan.planned, round_, first=part * count),
-        listed=[*coverage.under_covered, *coverage.grid.issue_holdings],
-    )
+    return plan, coverage
 
 
 def _advice_update(
@@ -294,6 +327,7 @@ def generator_node(state: LoopState, runtime: Runtime[RunConfig]) -> dict[str, A
     )
     taken = [t for t in backlog if task_key(t["round"], t["branch"]) in done]
     res.in_flight.remove(done)
+    res.leases.judging(list(done))  # released once judged: their items are in memory then
     outcomes = [done[task_key(t["round"], t["branch"])] for t in taken]
     round_ = state.get("round", 0)
     update: dict[str, Any] = {
@@ -394,6 +428,7 @@ def critic_node(state: LoopState, runtime: Runtime[RunConfig]) -> dict[str, Any]
         redundancy_check=config.redundancy_check,
     )
     update = ledger.settle_round(res, dict(state), report, recorded)
+    res.leases.release_judged()
     with res.plans_lock:  # background advisor calls plan for what the target still needs
         res.tally = res.tally._replace(
             accepted=update["accepted"], judged=update["candidates_seen"]

@@ -104,11 +104,16 @@ class Memory:
         self.duplicate_threshold = duplicate_threshold
         self.issue_merge_threshold = issue_merge_threshold
         self.writer = writer
-        prefix = f"{namespace}-" if namespace else ""
+        self._client = client
+        prefix = self._prefix = f"{namespace}-" if namespace else ""
         self._items = client.get_or_create_collection(prefix + ITEMS, metadata=_COSINE)
         self._issues = client.get_or_create_collection(prefix + ISSUES, metadata=_COSINE)
         self._tactics = client.get_or_create_collection(prefix + TACTICS, metadata=_COSINE)
         self._count_key = f"{COUNT}:{writer}" if writer else COUNT
+
+    def shared_collection(self, name: str) -> Any:
+        """Another collection of this memory's namespace (``NAMESPACE-name``), cosine space."""
+        return self._client.get_or_create_collection(self._prefix + name, metadata=_COSINE)
 
     def _key(self, item_id: str) -> str:
         return f"{self.writer}/{item_id}" if self.writer else item_id

@@ -29,6 +29,7 @@ from graph.runtime.costs import RunPrices, check_budget_priced, run_prices
 from graph.runtime.pipeline import InFlight, Steering, Tally, WorkPool, lookahead, planners
 from graph.runtime.rundir import CACHE, CONFIG, DATASET, MEMORY, MEMORY_REF, RunDirectory
 from memory.embeddings import EmbeddingModelMissing, embeddings_for
+from memory.leases import Leases
 from memory.store import Memory
 from prompts import read_records
 from prompts.documents import read_principles
@@ -79,6 +80,8 @@ class RunResources:
     """Items accepted, candidates judged and tasks in the backlog, as the last step saw them."""
     prices: RunPrices | None = None
     """The price of each role's model (``graph.runtime.costs``), for the cost ledger."""
+    leases: Leases = field(default_factory=Leases.private)
+    """This worker's claims in a shared memory, and the other workers' (``memory.leases``)."""
 
     def stop_background(self) -> None:
         """Stop the generator tasks and advisor calls planned ahead (the run ends or stops)."""
@@ -86,6 +89,7 @@ class RunResources:
         with self.plans_lock:
             self.plans, self.planning = [], 0
         self.in_flight = InFlight()
+        self.leases.release_all()
 
     def sync_memory_with_dataset(self) -> int:
         """Make memory hold exactly the dataset's items; returns how many were restored."""
@@ -186,6 +190,7 @@ def build_resources(
         # every task planned ahead and every advisor call in the background run at once
         pool=WorkPool(lookahead(slots, config.advice_per_round) + planners(slots) + 2),
         prices=run_prices(config),
+        leases=Leases(memory, seconds=config.lease_seconds, similarity=config.lease_similarity),
     )
 
 

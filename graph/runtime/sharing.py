@@ -1,0 +1,75 @@
+"""Workers sharing one memory split the gaps: advice another worker has claimed is dropped.
+
+An advisor call already counts the other workers' live leases as work in flight (coverage), but
+two calls of two workers that start together see neither's lease. So when a call returns, each
+advice item is checked against the other workers' live leases (``memory.leases``): an item on a
+leased cell, or by meaning the same advice, is dropped (another worker took it first, counted as
+``claimed_by_another_worker``) and the advisor is asked once more for that many items, with the
+kept advice counted as in flight. Bounded: the second call's claimed items are dropped too, unless
+that would leave nothing to generate (then its advice stands: the advisor saw the leases as
+coverage, and an idle worker helps nobody).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Sequence
+
+from agents.advisor import RoundPlan
+from agents.schemas import PlannedAdvice
+from memory.leases import Claim, Leases
+from memory.store import Cell
+
+CLAIMED = "claimed_by_another_worker"
+# Advisor calls after the first when advice was claimed by another worker: each costs one more
+# call, and each sees the leases the last one missed.
+REPLANS = 1
+
+
+def advice_cell(planned: PlannedAdvice) -> Cell:
+    """The grid cell an advice item aims at (hazard, issue, tactic, kind)."""
+    advice = planned.advice
+    return advice.hazard, advice.safety_issue, advice.tactic, advice.kind
+
+
+def advice_text(planned: PlannedAdvice) -> str:
+    """The advice as leases compare it by meaning: its issue and instruction."""
+    return f"{planned.advice.safety_issue}: {planned.advice.instruction}"
+
+
+def unclaimed(leases: Leases, planned: Sequence[PlannedAdvice]) -> list[PlannedAdvice]:
+    """The advice items no other worker's live lease claims."""
+    found = leases.conflicts([advice_cell(p) for p in planned], [advice_text(p) for p in planned])
+    return [p for p, lease in zip(planned, found, strict=True) if lease is None]
+
+
+def claim_plan(
+    leases: Leases, plan: RoundPlan, replan: Callable[[int, list[Cell]], RoundPlan]
+) -> RoundPlan:
+    """``plan`` without the advice other workers have claimed, topped up by ``replan(count,
+    kept cells)`` (at most ``REPLANS`` more advisor calls)."""
+    if not leases.shared or not plan.planned:
+        return plan
+    discarded, usage = Counter(plan.discarded), plan.usage
+    kept = unclaimed(leases, plan.planned)
+    dropped = len(plan.planned) - len(kept)
+    for _ in range(REPLANS):
+        if not dropped:
+            break
+        discarded[CLAIMED] += dropped
+        again = replan(dropped, [advice_cell(p) for p in kept])
+        usage.merge(again.usage)
+        discarded.update(again.discarded)
+        fresh = unclaimed(leases, again.planned)
+        if not kept and not fresh:  # nothing left to generate: the last advice stands
+            return RoundPlan(again.planned, dict(discarded), usage, plan.error or again.error)
+        kept, dropped = kept + fresh, len(again.planned) - len(fresh)
+    discarded[CLAIMED] += dropped
+    return RoundPlan(kept, dict(+discarded), usage, plan.error)
+
+
+def claims(keys: Sequence[str], planned: Sequence[PlannedAdvice]) -> list[Claim]:
+    """Leases for generator tasks (their pool keys) of these advice items."""
+    return [
+        Claim(key, advice_cell(p), advice_text(p)) for key, p in zip(keys, planned, strict=True)
+    ]

@@ -1,0 +1,218 @@
+"""memory/leases.py and graph/runtime/sharing.py: workers of one namespace see each other's claims."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from types import SimpleNamespace
+
+import pytest
+
+from agents.advisor import RoundPlan
+from agents.grid import Taxonomy
+from agents.schemas import AdviceItem, PlannedAdvice
+from agents.structured import Usage
+from agents.telemetry import CallTelemetry
+from graph.context import RunConfig
+from graph.nodes import _plan
+from graph.runtime.pipeline import Steering
+from graph.runtime.resources import RunInputs
+from graph.runtime.sharing import CLAIMED, claim_plan
+from memory.leases import Claim, Leases
+from memory.store import Memory
+
+SCAM = ("fraud", "online scams", "pretext", "harmful")
+SCAM_TEXT = "online scams: a message pretending to come from the bank asking for a card number"
+
+
+class Clock:
+    """A clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def workers(chroma_client, bow):
+    """Factory: the memory of worker ``writer`` in one shared namespace (``""``: private)."""
+    namespace = uuid.uuid4().hex
+
+    def make(writer: str) -> Memory:
+        return Memory(
+            chroma_client,
+            bow,
+            duplicate_threshold=0.9,
+            issue_merge_threshold=0.8,
+            namespace=namespace if writer else uuid.uuid4().hex,
+            writer=writer,
+        )
+
+    return make
+
+
+def test_a_lease_is_seen_by_the_other_workers_until_it_expires(workers) -> None:
+    clock = Clock()
+    alice = Leases(workers("alice"), seconds=300, clock=clock)
+    bob = Leases(workers("bob"), seconds=300, clock=clock)
+    alice.publish([Claim("r1-b0", ("Fraud", "Online Scams", "Pretext", "harmful"), SCAM_TEXT)])
+    assert [(lease.writer, lease.cell) for lease in bob.others()] == [("alice", SCAM)]
+    assert alice.others() == []  # a worker's own claims are its in-flight tasks already
+    clock.now += 299
+    assert len(bob.others()) == 1
+    clock.now += 2  # alice was killed: nobody renews or releases her lease
+    assert bob.others() == []
+    bob.publish([Claim("r1-b0", ("violence", "threats", "direct", "harmful"), "threats: x")])
+    assert alice.others()[0].writer == "bob"
+    clock.now -= 2  # the expired lease was deleted by bob's publish, not only hidden
+    assert [lease.writer for lease in Leases(workers("carol"), clock=clock).others()] == ["bob"]
+
+
+def test_leases_are_released_once_judged_and_all_at_the_end(workers) -> None:
+    clock = Clock()
+    alice = Leases(workers("alice"), clock=clock)
+    bob = Leases(workers("bob"), clock=clock)
+    alice.publish(
+        [
+            Claim("r1-b0", SCAM, SCAM_TEXT),
+            Claim("r1-b1", ("violence", "threats", "direct", "harmful"), "threats: a threat"),
+        ]
+    )
+    alice.judging(["r1-b0"])
+    assert len(bob.others()) == 2  # judged items are not in memory yet: the claim holds
+    alice.release_judged()
+    assert [lease.cell[1] for lease in bob.others()] == ["threats"]
+    alice.release_all()
+    assert bob.others() == []
+
+
+def test_advice_conflicts_by_cell_or_by_meaning(workers) -> None:
+    clock = Clock()
+    alice = Leases(workers("alice"), similarity=0.55, clock=clock)
+    bob = Leases(workers("bob"), similarity=0.55, clock=clock)
+    alice.publish([Claim("r1-b0", SCAM, SCAM_TEXT)])
+    found = bob.conflicts(
+        [
+            ("fraud", "Online scams", "pretext", "harmful"),  # the same cell, other words
+            ("fraud", "bank phishing", "urgency", "harmful"),  # another cell, the same ask
+            ("violence", "threats", "direct", "harmful"),  # neither
+        ],
+        [
+            "online scams: write a fake lottery win",
+            "bank phishing: a message pretending to come from the bank asking for a card number!",
+            "threats: a threatening note to a neighbour",
+        ],
+    )
+    assert [lease.writer if lease else None for lease in found] == ["alice", "alice", None]
+    assert alice.conflicts([SCAM], [SCAM_TEXT]) == [None]  # its own lease is no conflict
+
+
+def test_a_private_memory_has_no_leases(workers, chroma_client) -> None:
+    memory = workers("")
+    leases = Leases(memory)
+    assert not leases.shared and not Leases.private().shared
+    before = {c.name for c in chroma_client.list_collections()}
+    leases.publish([Claim("r1-b0", SCAM, SCAM_TEXT)])
+    leases.judging(["r1-b0"])
+    leases.release_judged()
+    leases.release_all()
+    assert leases.others() == [] and leases.conflicts([SCAM], [SCAM_TEXT]) == [None]
+    assert {c.name for c in chroma_client.list_collections()} == before  # nothing written
+
+
+def _planned(issue: str, instruction: str) -> PlannedAdvice:
+    return PlannedAdvice(
+        advice=AdviceItem(
+            safety_issue=issue,
+            hazard="fraud",
+            tactic="pretext",
+            kind="harmful",
+            instruction=instruction,
+            rationale="",
+        ),
+        source="advisor",
+    )
+
+
+def test_claimed_advice_is_planned_again_once(workers) -> None:
+    clock = Clock()
+    alice = Leases(workers("alice"), clock=clock)
+    bob = Leases(workers("bob"), clock=clock)
+    alice.publish([Claim("r1-b0", SCAM, SCAM_TEXT)])
+    first = RoundPlan(
+        [_planned("online scams", "a fake lottery win"), _planned("tax evasion", "hide income")],
+        {},
+        Usage(),
+        None,
+    )
+    asked: list[tuple[int, list]] = []
+
+    def replan(count: int, kept: list) -> RoundPlan:
+        asked.append((count, kept))
+        return RoundPlan([_planned("romance scams", "a widow's new friend")], {}, Usage(), None)
+
+    plan = claim_plan(bob, first, replan)
+    assert [p.advice.safety_issue for p in plan.planned] == ["tax evasion", "romance scams"]
+    assert plan.discarded == {CLAIMED: 1}
+    assert asked == [(1, [("fraud", "tax evasion", "pretext", "harmful")])]
+
+    # Everything claimed, the second call too: its advice stands rather than an idle worker.
+    everything = RoundPlan([_planned("online scams", "lottery")], {}, Usage(), None)
+    again = claim_plan(bob, everything, lambda n, kept: everything)
+    assert [p.advice.safety_issue for p in again.planned] == ["online scams"]
+    assert again.discarded == {CLAIMED: 1}
+    assert claim_plan(Leases.private(), first, replan) is first
+
+
+def test_the_advisor_counts_another_workers_lease_as_in_flight(workers, recording_model) -> None:
+    clock = Clock()
+    mine, theirs = workers("alice"), workers("bob")
+    mine.add_issues([{"name": n} for n in ("tax evasion", "stalking", "online scams")])
+    bob = Leases(theirs, clock=clock)
+    bob.publish(
+        [Claim("r3-b1", ("", "tax evasion", "direct", "harmful"), "tax evasion: hide income")]
+    )
+    # A capable model's answers: first the cell bob holds, in its own words; then another issue.
+    model = recording_model(
+        json.dumps(
+            {
+                "advice": [
+                    {
+                        "safety_issue": "Tax evasion!",
+                        "instruction": "Hide income from the tax office, please.",
+                    }
+                ]
+            }
+        ),
+        json.dumps(
+            {
+                "advice": [
+                    {
+                        "safety_issue": "Stalking (tracking an ex)",
+                        "instruction": "Find where an ex lives now.",
+                    }
+                ]
+            }
+        ),
+    )
+    config = RunConfig(benign_share=0.0)
+    res = SimpleNamespace(
+        leases=Leases(mine, clock=clock),
+        memory=mine,
+        inputs=RunInputs("Be safe.", [], [], Taxonomy({})),
+        models={"advisor": model},
+        telemetry=CallTelemetry(),
+    )
+    steering = Steering("", {}, {}, 0.0)
+    outcome = _plan(config, res, steering, round_=1, part=0, count=1, in_flight=[])  # type: ignore[arg-type]
+    prompt = str(model.seen[0][-1].content)
+    assert "Being written now (counted above; advise other issues first): tax evasion (1)" in (
+        prompt
+    )
+    assert [p.advice.safety_issue for p in outcome.plan.planned] == ["stalking (tracking an ex)"]
+    assert outcome.plan.discarded == {CLAIMED: 1} and outcome.plan.usage.calls == 2
+    assert [t["branch"] for t in outcome.tasks] == [0]
+    # alice's task is leased
+    assert [lease.cell[1] for lease in bob.others()] == ["stalking (tracking an ex)"]
