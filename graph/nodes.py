@@ -172,14 +172,15 @@ def _plan(
     in_flight = [*in_flight, *(lease.cell for lease in res.leases.others())]
     advise = partial(_advise, config, res, steering, round_=round_, part=part, gaps=gaps)
     plan, coverage = advise(count=count, in_flight=in_flight)
-    plan = claim_plan(
+    plan, provisional = claim_plan(
         res.leases,
         plan,
         lambda again, kept: advise(count=again, in_flight=in_flight + kept, retry=1)[0],
     )
     tasks = _tasks(plan.planned, round_, first=part * count)
     res.leases.publish(
-        claims([task_key(t["round"], t["branch"]) for t in tasks], [t["planned"] for t in tasks])
+        claims([task_key(t["round"], t["branch"]) for t in tasks], [t["planned"] for t in tasks]),
+        replacing=provisional,
     )
     return PlanOutcome(
         plan=plan,

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -103,19 +104,45 @@ class Leases:
     def _id(self, key: str) -> str:
         return f"{self.writer}/{key}"
 
-    def publish(self, claims: Sequence[Claim]) -> None:
-        """Lease each claim's cell until ``seconds`` from now; drop every expired lease."""
-        if self._collection is None or self._memory is None or not claims:
+    def publish(self, claims: Sequence[Claim], replacing: Sequence[str] = ()) -> None:
+        """Lease each claim's cell until ``seconds`` from now, in place of the provisional
+        claims ``replacing`` (``contest``); drop every expired lease."""
+        if self._collection is None or self._memory is None:
             return
-        now = self._clock()
-        self._collection.delete(where={"expires": {"$lt": now}})
-        vectors = self._memory.embed([c.text for c in claims])
+        if claims:
+            now = self._clock()
+            self._collection.delete(where={"expires": {"$lt": now}})
+            self._write([self._id(c.key) for c in claims], claims)
+        if replacing:
+            self._collection.delete(ids=list(replacing))
+
+    def _write(self, ids: Sequence[str], claims: Sequence[Claim]) -> None:
+        assert self._memory is not None and self._collection is not None
+        expires = self._clock() + self.seconds
         self._collection.upsert(
-            ids=[self._id(c.key) for c in claims],
-            embeddings=vectors.tolist(),
+            ids=list(ids),
+            embeddings=self._memory.embed([c.text for c in claims]).tolist(),
             documents=[c.text for c in claims],
-            metadatas=[_metadata(c.cell, self.writer, now + self.seconds) for c in claims],
+            metadatas=[_metadata(c.cell, self.writer, expires) for c in claims],
         )
+
+    def contest(self, cells: Sequence[Cell], texts: Sequence[str]) -> tuple[list[bool], list[str]]:
+        """Claim advice items against the other workers: which are free, and the ids of their
+        provisional claims (``publish(..., replacing=ids)`` turns them into leases).
+
+        Write first, then look: of two workers claiming one cell at once, the one that looks
+        second sees the other's claim, so at least one of them gives it up (both may: each then
+        plans again, which costs an advisor call, not a duplicate cell).
+        """
+        if self._collection is None or not cells:
+            return [True] * len(cells), []
+        ids = [self._id(f"claim-{uuid.uuid4().hex[:12]}") for _ in cells]
+        self._write(ids, [Claim("", c, t) for c, t in zip(cells, texts, strict=True)])
+        free = [lease is None for lease in self.conflicts(cells, texts)]
+        lost = [i for i, ok in zip(ids, free, strict=True) if not ok]
+        if lost:
+            self._collection.delete(ids=lost)
+        return free, [i for i, ok in zip(ids, free, strict=True) if ok]
 
     def judging(self, keys: Sequence[str]) -> None:
         """These tasks' candidates are being judged: their leases hold until ``release_judged``

@@ -2,8 +2,8 @@
 
 An advisor call already counts the other workers' live leases as work in flight (coverage), but
 two calls of two workers that start together see neither's lease. So when a call returns, each
-advice item is checked against the other workers' live leases (``memory.leases``): an item on a
-leased cell, or by meaning the same advice, is dropped (another worker took it first, counted as
+advice item is claimed against the other workers' live leases (``memory.leases.Leases.contest``:
+write the claim, then look): an item on a leased cell, or by meaning the same advice, is dropped (another worker took it first, counted as
 ``claimed_by_another_worker``) and the advisor is asked once more for that many items, with the
 kept advice counted as in flight. Bounded: the second call's claimed items are dropped too, unless
 that would leave nothing to generate (then its advice stands: the advisor saw the leases as
@@ -37,21 +37,27 @@ def advice_text(planned: PlannedAdvice) -> str:
     return f"{planned.advice.safety_issue}: {planned.advice.instruction}"
 
 
-def unclaimed(leases: Leases, planned: Sequence[PlannedAdvice]) -> list[PlannedAdvice]:
-    """The advice items no other worker's live lease claims."""
-    found = leases.conflicts([advice_cell(p) for p in planned], [advice_text(p) for p in planned])
-    return [p for p, lease in zip(planned, found, strict=True) if lease is None]
+def claim(leases: Leases, planned: Sequence[PlannedAdvice], ids: list[str]) -> list[PlannedAdvice]:
+    """The advice items this worker could claim (``Leases.contest``); their provisional claims'
+    ids are added to ``ids``."""
+    free, provisional = leases.contest(
+        [advice_cell(p) for p in planned], [advice_text(p) for p in planned]
+    )
+    ids.extend(provisional)
+    return [p for p, ok in zip(planned, free, strict=True) if ok]
 
 
 def claim_plan(
     leases: Leases, plan: RoundPlan, replan: Callable[[int, list[Cell]], RoundPlan]
-) -> RoundPlan:
+) -> tuple[RoundPlan, list[str]]:
     """``plan`` without the advice other workers have claimed, topped up by ``replan(count,
-    kept cells)`` (at most ``REPLANS`` more advisor calls)."""
+    kept cells)`` (at most ``REPLANS`` more advisor calls); and the ids of the provisional
+    claims its advice holds (``Leases.publish(replacing=)``)."""
+    ids: list[str] = []
     if not leases.shared or not plan.planned:
-        return plan
+        return plan, ids
     discarded, usage = Counter(plan.discarded), plan.usage
-    kept = unclaimed(leases, plan.planned)
+    kept = claim(leases, plan.planned, ids)
     dropped = len(plan.planned) - len(kept)
     for _ in range(REPLANS):
         if not dropped:
@@ -60,12 +66,12 @@ def claim_plan(
         again = replan(dropped, [advice_cell(p) for p in kept])
         usage.merge(again.usage)
         discarded.update(again.discarded)
-        fresh = unclaimed(leases, again.planned)
+        fresh = claim(leases, again.planned, ids)
         if not kept and not fresh:  # nothing left to generate: the last advice stands
-            return RoundPlan(again.planned, dict(discarded), usage, plan.error or again.error)
+            return RoundPlan(again.planned, dict(discarded), usage, plan.error or again.error), ids
         kept, dropped = kept + fresh, len(again.planned) - len(fresh)
     discarded[CLAIMED] += dropped
-    return RoundPlan(kept, dict(+discarded), usage, plan.error)
+    return RoundPlan(kept, dict(+discarded), usage, plan.error), ids
 
 
 def claims(keys: Sequence[str], planned: Sequence[PlannedAdvice]) -> list[Claim]:

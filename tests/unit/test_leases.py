@@ -153,17 +153,34 @@ def test_claimed_advice_is_planned_again_once(workers) -> None:
         asked.append((count, kept))
         return RoundPlan([_planned("romance scams", "a widow's new friend")], {}, Usage(), None)
 
-    plan = claim_plan(bob, first, replan)
+    plan, provisional = claim_plan(bob, first, replan)
     assert [p.advice.safety_issue for p in plan.planned] == ["tax evasion", "romance scams"]
     assert plan.discarded == {CLAIMED: 1}
     assert asked == [(1, [("fraud", "tax evasion", "pretext", "harmful")])]
+    # bob's two kept items hold provisional claims until they become leases
+    assert len(provisional) == 2 and len(alice.others()) == 2
+    bob.publish([], replacing=provisional)
+    assert alice.others() == []
 
     # Everything claimed, the second call too: its advice stands rather than an idle worker.
     everything = RoundPlan([_planned("online scams", "lottery")], {}, Usage(), None)
-    again = claim_plan(bob, everything, lambda n, kept: everything)
+    again, _ = claim_plan(bob, everything, lambda n, kept: everything)
     assert [p.advice.safety_issue for p in again.planned] == ["online scams"]
     assert again.discarded == {CLAIMED: 1}
-    assert claim_plan(Leases.private(), first, replan) is first
+    assert claim_plan(Leases.private(), first, replan) == (first, [])
+
+
+def test_of_two_workers_claiming_one_cell_the_later_gives_it_up(workers) -> None:
+    clock = Clock()
+    alice = Leases(workers("alice"), clock=clock)
+    bob = Leases(workers("bob"), clock=clock)
+    free, ids = alice.contest([SCAM], [SCAM_TEXT])
+    assert free == [True] and len(ids) == 1
+    # bob's advisor call returned the same cell while alice's tasks were not yet leased
+    assert bob.contest([SCAM], ["online scams: a fake parcel notice"]) == ([False], [])
+    assert [lease.writer for lease in bob.others()] == ["alice"]  # bob's lost claim is gone
+    alice.publish([Claim("r1-b0", SCAM, SCAM_TEXT)], replacing=ids)
+    assert [(lease.writer, lease.cell) for lease in bob.others()] == [("alice", SCAM)]
 
 
 def test_the_advisor_counts_another_workers_lease_as_in_flight(workers, recording_model) -> None:
