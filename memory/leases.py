@@ -31,7 +31,7 @@ DEFAULT_LEASE_SECONDS = 300.0
 # Advice texts at least this similar (cosine, all-MiniLM-L6-v2) ask for the same thing
 # (--lease-similarity): measured by ``python -m benchmarks.workers --calibrate`` on the world
 # double's advice (docs/thresholds.md).
-DEFAULT_LEASE_SIMILARITY = 0.55
+DEFAULT_LEASE_SIMILARITY = 0.60
 # Leases of other workers compared by meaning per advice item (nearest first).
 NEAREST_LEASES = 4
 
