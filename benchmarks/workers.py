@@ -9,7 +9,8 @@ its own fake OpenAI-compatible server answering as the world's capable-model dou
 (``tests.doubles.world``: every worker's model knows the same requests, as copies of one model
 would), with the same ``--seed`` (what N workers started with the defaults get), and the total
 ``--target`` split between them. It reports items per minute (all accepted items over the wall
-time from the first start to the last exit), cross-worker duplicates (prompts accepted by two
+time from the first start to the last exit, process starts included; and over the longest
+worker's generation loop, ``stats.json`` seconds), cross-worker duplicates (prompts accepted by two
 workers, exactly or at the duplicate threshold), advice dropped because another worker had
 claimed it, and the distinct world cells (issue, tactic, kind) the union covers, against one run
 (N = 1) of the same total size and seed.
@@ -89,7 +90,9 @@ class ChromaServer:
             except Exception:
                 if self._process.poll() is not None or time.monotonic() > deadline:
                     self.__exit__()
-                    raise SystemExit(f"error: chroma run did not start (log: {self._log.name})")
+                    raise SystemExit(
+                        f"error: chroma run did not start (log: {self._log.name})"
+                    ) from None
                 time.sleep(0.3)
 
     def __exit__(self, *exc: object) -> None:
@@ -139,17 +142,19 @@ def run_workers(
                 raise RuntimeError(f"a worker ended with {process.returncode}: {stderr[-1500:]}")
         wall = time.monotonic() - started
     items = []
-    claimed = 0
+    claimed, loop = 0, 0.0
     for k, model in enumerate(models):
         out = root / f"w{k}"
         rows = [json.loads(line) for line in (out / "dataset.jsonl").read_text().splitlines()]
         items += [(k, row["prompt"], model.cell_of(row["prompt"])) for row in rows]
         stats = json.loads((out / "stats.json").read_text())
         claimed += _find(stats, "discarded_by_reason").get("claimed_by_another_worker", 0)
+        loop = max(loop, float(stats["seconds"]))
     shutil.rmtree(root, ignore_errors=True)
     return {
         "items": len(items),
         "per_minute": 60 * len(items) / wall,
+        "per_minute_loop": 60 * len(items) / loop if loop else 0.0,
         "cells": len({cell for _, _, cell in items if cell is not None}),
         "duplicates": cross_worker_duplicates(items),
         "claimed": claimed,
@@ -211,16 +216,17 @@ def table(args: argparse.Namespace) -> None:
         f"(lease similarity {args.lease_similarity}); mean ± sd over seeds\n"
     )
     print(
-        "| workers | items | items/min | cross-worker duplicates | advice claimed by another "
-        "worker | cells covered (union) | one run of the same size |"
+        "| workers | items | items/min | items/min of the loops | cross-worker duplicates | "
+        "advice claimed by another worker | cells covered (union) | one run of the same size |"
     )
-    print("|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|")
     single = [r["cells"] for r in rows[1]]
     for n in counts:
         got = rows[n]
         print(
             f"| {n} | {_mean_sd([r['items'] for r in got])} | "
             f"{_mean_sd([r['per_minute'] for r in got])} | "
+            f"{_mean_sd([r['per_minute_loop'] for r in got])} | "
             f"{_mean_sd([r['duplicates'] for r in got])} | {_mean_sd([r['claimed'] for r in got])} | "
             f"{_mean_sd([r['cells'] for r in got])} | {_mean_sd(single)} |"
         )
