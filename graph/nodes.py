@@ -474,9 +474,19 @@ def summarizer_node(state: LoopState, runtime: Runtime[RunConfig]) -> dict[str, 
         attempts=config.structured_attempts,
         seed=_seed(config, state.get("round", 0), 9),
         telemetry=res.telemetry,
+        by_other_workers=_new_of_other_workers(res),
     )
     ledger.record_summary(res, state.get("round", 0), result.value or "", result.error)
     return {"summary": result.value or "", "usage": {"summarizer": result.usage.as_counts()}}
+
+
+def _new_of_other_workers(res: RunResources) -> dict[str, int]:
+    """Items other workers of a shared memory accepted since this run's last summary, per issue
+    (after a resume: all of them, once)."""
+    now = res.memory.issue_counts_of_others()
+    new = {name: n - res.others_summarized.get(name, 0) for name, n in now.items()}
+    res.others_summarized = now
+    return {name: n for name, n in new.items() if n > 0}
 
 
 def finish_node(state: LoopState, runtime: Runtime[RunConfig]) -> dict[str, Any]:

@@ -431,6 +431,21 @@ class Memory:
             for doc, meta in zip(got["documents"], got["metadatas"], strict=True)
         }
 
+    def issue_counts_of_others(self) -> dict[str, int]:
+        """Accepted items per issue of the other writers of a shared memory (issues with any)."""
+        if not self.writer:
+            return {}
+        got = self._issues.get(include=["documents", "metadatas"])
+        counts = {
+            doc: sum(
+                int(value)
+                for key, value in meta.items()
+                if key.startswith(f"{COUNT}:") and key != self._count_key
+            )
+            for doc, meta in zip(got["documents"], got["metadatas"], strict=True)
+        }
+        return {name: n for name, n in counts.items() if n}
+
     def issue_descriptions(self) -> dict[str, str]:
         """Known issue names and their one-line descriptions."""
         return self._field(self._issues, "description")

@@ -80,6 +80,8 @@ class RunResources:
     """Items accepted, candidates judged and tasks in the backlog, as the last step saw them."""
     prices: RunPrices | None = None
     """The price of each role's model (``graph.runtime.costs``), for the cost ledger."""
+    others_summarized: dict[str, int] = field(default_factory=dict)
+    """Items per issue of the other workers of a shared memory, as the last summary saw them."""
     leases: Leases = field(default_factory=Leases.private)
     """This worker's claims in a shared memory, and the other workers' (``memory.leases``)."""
 

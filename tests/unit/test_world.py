@@ -222,18 +222,23 @@ def test_advisor_counts_what_other_workers_are_writing_as_the_prompt_shows_it():
     assert busy in {first_pick({}, seed) for seed in range(8)}  # unseen, it is a fresh gap too
 
 
-def test_summary_counts_the_items_other_workers_accepted_as_coverage_shows_them():
+def test_summary_counts_the_items_other_workers_accepted_as_the_prompt_names_them():
     model = WorldModel(seed=1)
     mine = candidate(NAMES[0], written(model, NAMES[0], COMMON_TACTIC, "harmful")[0], "No.")
-    # coverage comes from the shared memory: another worker's 4 items on NAMES[9] are in it
+    other = model.issues[9]
+    # another worker's issue as that worker's advisor named it, not the world's name
+    spoken = next(name for name in other.aliases if name != other.name)
     result = summarize(
         model,
-        previous="",
+        previous=f"Covered issues (items so far): {other.name} (1).",
         accepted=[mine],
-        coverage=coverage({NAMES[0]: 1, NAMES[9]: 4}),
+        coverage=coverage({NAMES[0]: 1}),
         max_chars=1200,
+        by_other_workers={spoken.lower(): 3},
     )
-    assert result.value is not None and f"{NAMES[9]} (4)" in result.value
+    assert result.value is not None and f"{other.name} (4)" in result.value
+    alone = summarize(model, previous="", accepted=[mine], coverage=coverage({}), max_chars=1200)
+    assert alone.value is not None and other.name not in alone.value
 
 
 # -- the generators ---------------------------------------------------------------------------
