@@ -7,6 +7,7 @@ import uuid
 from types import SimpleNamespace
 
 import pytest
+from pydantic import ValidationError
 
 from agents.advisor import RoundPlan
 from agents.grid import Taxonomy
@@ -269,3 +270,11 @@ def test_the_summary_is_told_what_other_workers_accepted_since_the_last_one(
         "Accepted by other workers since the last summary, by issue: tax evasion (2), doxxing (1)."
         in str(model.seen[0][-1].content)
     )
+
+
+def test_lease_flags_have_measured_defaults_and_are_checked() -> None:
+    config = RunConfig()
+    assert (config.lease_seconds, config.lease_similarity) == (300.0, 0.60)
+    for bad in ({"lease_seconds": 0}, {"lease_similarity": 1.5}, {"lease_similarity": 0}):
+        with pytest.raises(ValidationError):
+            RunConfig(**bad)
