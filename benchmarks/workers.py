@@ -145,7 +145,9 @@ def run_workers(
     claimed, loop = 0, 0.0
     for k, model in enumerate(models):
         out = root / f"w{k}"
-        rows = [json.loads(line) for line in (out / "dataset.jsonl").read_text().splitlines()]
+        dataset = out / "dataset.jsonl"  # none when a worker accepted nothing
+        lines = dataset.read_text().splitlines() if dataset.exists() else []
+        rows = [json.loads(line) for line in lines]
         items += [(k, row["prompt"], model.cell_of(row["prompt"])) for row in rows]
         stats = json.loads((out / "stats.json").read_text())
         claimed += _find(stats, "discarded_by_reason").get("claimed_by_another_worker", 0)
@@ -159,6 +161,7 @@ def run_workers(
         "duplicates": cross_worker_duplicates(items),
         "claimed": claimed,
         "wall": wall,
+        "namespace": namespace,
     }
 
 

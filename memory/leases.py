@@ -182,13 +182,15 @@ class Leases:
 
     def conflicts(self, cells: Sequence[Cell], texts: Sequence[str]) -> list[Lease | None]:
         """For each advice item (its cell and text), the other worker's live lease it repeats:
-        the same cell, or advice at least ``similarity`` similar by meaning; else ``None``."""
+        the same issue (in any tactic or kind: two workers writing one issue at once write
+        near-twin requests, measured in benchmarks/workers.py), or advice at least
+        ``similarity`` similar by meaning (the same issue under another name); else ``None``."""
         if self._collection is None or not cells:
             return [None] * len(cells)
         others = self.others()
         if not others:
             return [None] * len(cells)
-        by_cell = {cell_key(lease.cell): lease for lease in others}
+        by_issue = {cell_key(lease.cell)[1]: lease for lease in others}
         found = self._collection.query(
             query_embeddings=self._memory.embed(list(texts)).tolist() if self._memory else [],
             n_results=min(NEAREST_LEASES, len(others)),
@@ -199,7 +201,7 @@ class Leases:
         for cell, docs, metas, dists in zip(
             cells, found["documents"], found["metadatas"], found["distances"], strict=True
         ):
-            same = by_cell.get(cell_key(cell))
+            same = by_issue.get(cell_key(cell)[1])
             near = next(
                 (
                     _lease(meta, doc)
