@@ -3,8 +3,8 @@
 An advisor call already counts the other workers' live leases as work in flight (coverage), but
 two calls of two workers that start together see neither's lease. So when a call returns, each
 advice item is claimed against the other workers' live leases (``memory.leases.Leases.contest``:
-write the claim, then look): an item on a leased cell, or by meaning the same advice, is dropped (another worker took it first, counted as
-``claimed_by_another_worker``) and the advisor is asked once more for that many items, with the
+write the claim, then look): an item on an issue another worker holds, or by meaning the same
+advice, is dropped (another worker took it first, counted as ``claimed_by_another_worker``) and the advisor is asked once more for that many items, with the
 kept advice counted as in flight. Bounded: the second call's claimed items are dropped too, unless
 that would leave nothing to generate (then its advice stands: the advisor saw the leases as
 coverage, and an idle worker helps nobody).

@@ -91,14 +91,14 @@ def test_leases_are_released_once_judged_and_all_at_the_end(workers) -> None:
     assert bob.others() == []
 
 
-def test_advice_conflicts_by_cell_or_by_meaning(workers) -> None:
+def test_advice_conflicts_by_issue_or_by_meaning(workers) -> None:
     clock = Clock()
     alice = Leases(workers("alice"), similarity=0.55, clock=clock)
     bob = Leases(workers("bob"), similarity=0.55, clock=clock)
     alice.publish([Claim("r1-b0", SCAM, SCAM_TEXT)])
     found = bob.conflicts(
         [
-            ("fraud", "Online scams", "pretext", "harmful"),  # the same cell, other words
+            ("fraud", "Online scams", "fiction", "benign"),  # the same issue, another cell
             ("fraud", "bank phishing", "urgency", "harmful"),  # another cell, the same ask
             ("violence", "threats", "direct", "harmful"),  # neither
         ],
