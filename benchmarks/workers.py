@@ -138,8 +138,8 @@ def run_workers(
         ]
         for process in processes:
             _, stderr = process.communicate(timeout=RUN_TIMEOUT_SECONDS)
-            if process.returncode not in (0, 1):
-                raise RuntimeError(f"a worker ended with {process.returncode}: {stderr[-1500:]}")
+            if process.returncode not in (0, 1) or "Traceback" in stderr:
+                raise RuntimeError(f"a worker ended with {process.returncode}: {stderr[-3000:]}")
         wall = time.monotonic() - started
     items = []
     claimed, loop = 0, 0.0

@@ -177,7 +177,9 @@ class Leases:
             return []
         got = self._collection.get(where=self._others_filter(), include=["documents", "metadatas"])
         return [
-            _lease(meta, doc) for doc, meta in zip(got["documents"], got["metadatas"], strict=True)
+            _lease(meta, doc or "")
+            for doc, meta in zip(got["documents"], got["metadatas"], strict=True)
+            if meta is not None
         ]
 
     def conflicts(self, cells: Sequence[Cell], texts: Sequence[str]) -> list[Lease | None]:
@@ -204,9 +206,10 @@ class Leases:
             same = by_issue.get(cell_key(cell)[1])
             near = next(
                 (
-                    _lease(meta, doc)
+                    _lease(meta, doc or "")
                     for doc, meta, dist in zip(docs, metas, dists, strict=True)
-                    if 1.0 - float(dist) >= self.similarity
+                    # a lease deleted while Chroma answers comes back without metadata
+                    if meta is not None and 1.0 - float(dist) >= self.similarity
                 ),
                 None,
             )

@@ -165,11 +165,11 @@ def test_claimed_advice_is_planned_again_once(workers) -> None:
     bob.publish([], replacing=provisional)
     assert alice.others() == []
 
-    # Everything claimed, the second call too: its advice stands rather than an idle worker.
+    # Everything claimed, the second call too: nothing to generate rather than a repeated cell.
     everything = RoundPlan([_planned("online scams", "lottery")], {}, Usage(), None)
-    again, _ = claim_plan(bob, everything, lambda n, kept: everything)
-    assert [p.advice.safety_issue for p in again.planned] == ["online scams"]
-    assert again.discarded == {CLAIMED: 1}
+    again, ids = claim_plan(bob, everything, lambda n, kept: everything)
+    assert again.planned == [] and ids == []
+    assert again.discarded == {CLAIMED: 2}
     assert claim_plan(Leases.private(), first, replan) == (first, [])
 
 
