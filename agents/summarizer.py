@@ -17,6 +17,9 @@ from prompts import delimit, render
 
 # Items shown to the summarizer per round: its prompt must not grow with the round size either.
 MAX_ITEMS_SHOWN = 12
+# Issues named of the items other workers of a shared memory accepted since the last summary
+# (most items first): bounded like the items.
+MAX_OTHER_ISSUES = 24
 
 
 def summarize(
@@ -29,8 +32,12 @@ def summarize(
     attempts: int = 2,
     seed: int | None = None,
     telemetry: CallTelemetry | None = None,
+    by_other_workers: dict[str, int] | None = None,
 ) -> StructuredResult[str]:
     """The new summary (at most ``max_chars``) with its usage, and an error if the model failed.
+
+    ``by_other_workers``: items other workers of a shared memory accepted since the last summary,
+    per issue (named to the model, so the summary covers the whole dataset, not one worker's).
 
     On a malformed answer the summary falls back to one built from coverage statistics, so the
     loop always has a bounded, truthful summary (``value`` is never ``None``).
@@ -43,6 +50,14 @@ def summarize(
         items += (
             "\nAlso accepted this round, by issue: "
             + ", ".join(f"{name} ({n})" for name, n in by_issue)
+            + "."
+        )
+    if others := Counter(by_other_workers or {}).most_common():
+        shown = others[:MAX_OTHER_ISSUES]
+        items += (
+            "\nAccepted by other workers since the last summary, by issue: "
+            + ", ".join(f"{name} ({n})" for name, n in shown)
+            + (f" and {len(others) - len(shown)} more issues" if len(others) > len(shown) else "")
             + "."
         )
     messages = [

@@ -12,6 +12,7 @@ from typing import Any, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from agents.models import ROLES, Role
+from memory.leases import DEFAULT_LEASE_SECONDS, DEFAULT_LEASE_SIMILARITY
 from prompts import default_path
 
 Strategy = Literal["data-advisor", "self-instruct"]
@@ -146,6 +147,18 @@ class RunConfig(BaseModel):
         None,
         description="With --chroma-url: runs given the same namespace share one memory on purpose "
         "(default: a memory of this run's own).",
+    )
+    lease_seconds: float = Field(
+        DEFAULT_LEASE_SECONDS,
+        gt=0,
+        description="In a shared --memory-namespace: seconds a worker's claim on the cells it is "
+        "generating lasts unless released (a killed worker's claims block nobody longer).",
+    )
+    lease_similarity: float = Field(
+        DEFAULT_LEASE_SIMILARITY,
+        gt=0,
+        le=1,
+        description="Cosine similarity at or above which advice repeats another worker's claim.",
     )
     llm_critic: bool | None = Field(
         None,

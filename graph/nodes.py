@@ -12,7 +12,7 @@ from typing import Any
 from langgraph.runtime import Runtime
 from langgraph.types import Overwrite
 
-from agents.advisor import plan_round
+from agents.advisor import RoundPlan, plan_round
 from agents.concurrency import foreground_requests
 from agents.contrast import make_pairs
 from agents.critic import review
@@ -37,8 +37,9 @@ from graph.runtime.pipeline import (
     tasks_to_plan,
 )
 from graph.runtime.resources import RunResources, resources_of
+from graph.runtime.sharing import claim_plan, claims
 from graph.state import GenerationTask, LoopState, add_counts, add_usage
-from memory.coverage import coverage_stats
+from memory.coverage import CoverageStats, coverage_stats
 from memory.store import Cell
 
 
@@ -144,6 +145,13 @@ def plan_job(config: RunConfig, *, round_: int, part: int) -> PlanOutcome:
         [(task_key(t["round"], t["branch"]), task_cell(t)) for t in outcome.tasks]
     )
     if not all(claimed):
+        res.leases.release(
+            [
+                task_key(t["round"], t["branch"])
+                for t, ok in zip(outcome.tasks, claimed, strict=True)
+                if not ok
+            ]
+        )
         outcome.tasks = [t for t, ok in zip(outcome.tasks, claimed, strict=True) if ok]
         kept = {id(t["planned"]) for t in outcome.tasks}
         outcome.plan.planned = [p for p in outcome.plan.planned if id(p) in kept]
@@ -177,7 +185,44 @@ def _plan(
     gaps: int = 0,
 ) -> PlanOutcome:
     """One advisor call for ``count`` items, shown slice ``gaps`` of the gaps
-    (``coverage_stats(part=)``); its tasks are numbered from ``part * count`` in ``round_``."""
+    (``coverage_stats(part=)``); its tasks are numbered from ``part * count`` in ``round_``.
+
+    In a shared memory the other workers' live leases count as tasks in flight, advice they
+    already claimed is planned again (``graph.runtime.sharing``), and the tasks are leased."""
+    in_flight = [*in_flight, *(lease.cell for lease in res.leases.others())]
+    advise = partial(_advise, config, res, steering, round_=round_, part=part, gaps=gaps)
+    plan, coverage = advise(count=count, in_flight=in_flight)
+    plan, provisional = claim_plan(
+        res.leases,
+        plan,
+        lambda again, kept: advise(count=again, in_flight=in_flight + kept, retry=1)[0],
+    )
+    tasks = _tasks(plan.planned, round_, first=part * count)
+    res.leases.publish(
+        claims([task_key(t["round"], t["branch"]) for t in tasks], [t["planned"] for t in tasks]),
+        replacing=provisional,
+    )
+    return PlanOutcome(
+        plan=plan,
+        tasks=tasks,
+        listed=[*coverage.under_covered, *coverage.grid.issue_holdings],
+    )
+
+
+def _advise(
+    config: RunConfig,
+    res: RunResources,
+    steering: Steering,
+    *,
+    round_: int,
+    part: int,
+    count: int,
+    in_flight: list[Cell],
+    gaps: int,
+    retry: int = 0,
+) -> tuple[RoundPlan, CoverageStats]:
+    """The advisor call of ``_plan`` on coverage with ``in_flight`` counted (``retry`` > 0: a
+    call again for advice another worker claimed, on its own seed)."""
     full_view = config.advisor_view == "full"
     coverage = coverage_stats(
         res.memory,
@@ -194,7 +239,7 @@ def _plan(
         res.memory,
         coverage=coverage,
         count=count,
-        seed=_seed(config, round_, 1, part),
+        seed=_seed(config, round_, 1, part, *([retry] if retry else [])),
         principles=res.inputs.principles,
         summary=steering.summary if full_view else "",
         show_grid=full_view,
@@ -205,11 +250,7 @@ def _plan(
         attempts=config.structured_attempts,
         telemetry=res.telemetry,
     )
-    return PlanOutcome(
-        plan=plan,
-        tasks=_tasks(plan.planned, round_, first=part * count),
-        listed=[*coverage.under_covered, *coverage.grid.issue_holdings],
-    )
+    return plan, coverage
 
 
 def _advice_update(
@@ -309,6 +350,7 @@ def generator_node(state: LoopState, runtime: Runtime[RunConfig]) -> dict[str, A
     )
     taken = [t for t in backlog if task_key(t["round"], t["branch"]) in done]
     res.judging = list(done)  # in flight (coverage) until the critic has stored them
+    res.leases.judging(list(done))  # released once judged: their items are in memory then
     outcomes = [done[task_key(t["round"], t["branch"])] for t in taken]
     round_ = state.get("round", 0)
     update: dict[str, Any] = {
@@ -423,6 +465,7 @@ def critic_node(state: LoopState, runtime: Runtime[RunConfig]) -> dict[str, Any]
     # of 100+ candidates is judged for seconds) would otherwise have seen them nowhere.
     res.in_flight.remove(res.judging)
     res.judging = []
+    res.leases.release_judged()
     with res.plans_lock:  # background advisor calls plan for what the target still needs
         res.acceptance_rate.record(update["accepted"], update["candidates_seen"])
         res.tally = Tally(
@@ -468,9 +511,19 @@ def summarizer_node(state: LoopState, runtime: Runtime[RunConfig]) -> dict[str, 
         attempts=config.structured_attempts,
         seed=_seed(config, state.get("round", 0), 9),
         telemetry=res.telemetry,
+        by_other_workers=_new_of_other_workers(res),
     )
     ledger.record_summary(res, state.get("round", 0), result.value or "", result.error)
     return {"summary": result.value or "", "usage": {"summarizer": result.usage.as_counts()}}
+
+
+def _new_of_other_workers(res: RunResources) -> dict[str, int]:
+    """Items other workers of a shared memory accepted since this run's last summary, per issue
+    (after a resume: all of them, once)."""
+    now = res.memory.issue_counts_of_others()
+    new = {name: n - res.others_summarized.get(name, 0) for name, n in now.items()}
+    res.others_summarized = now
+    return {name: n for name, n in new.items() if n > 0}
 
 
 def finish_node(state: LoopState, runtime: Runtime[RunConfig]) -> dict[str, Any]:

@@ -109,6 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser_add("--issue-merge-threshold", "issue_merge_threshold", type=float, metavar="COS")
     parser_add("--chroma-url", "chroma_url", metavar="URL")
     parser_add("--memory-namespace", "memory_namespace", metavar="NAME")
+    parser_add("--lease-seconds", "lease_seconds", type=float, metavar="SECONDS")
+    parser_add("--lease-similarity", "lease_similarity", type=float, metavar="COS")
     for flag, dest, on, off in (
         (
             "--llm-critic",

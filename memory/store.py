@@ -116,6 +116,10 @@ class Memory:
         self._tactics = client.get_or_create_collection(prefix + TACTICS, metadata=COSINE_INDEX)
         self._count_key = f"{COUNT}:{writer}" if writer else COUNT
 
+    def shared_collection(self, name: str) -> Any:
+        """Another collection of this memory's namespace (``NAMESPACE-name``), cosine space."""
+        return self.client.get_or_create_collection(self.prefix + name, metadata=COSINE_INDEX)
+
     def _key(self, item_id: str) -> str:
         return f"{self.writer}/{item_id}" if self.writer else item_id
 
@@ -431,6 +435,21 @@ class Memory:
             )
             for doc, meta in zip(got["documents"], got["metadatas"], strict=True)
         }
+
+    def issue_counts_of_others(self) -> dict[str, int]:
+        """Accepted items per issue of the other writers of a shared memory (issues with any)."""
+        if not self.writer:
+            return {}
+        got = self._issues.get(include=["documents", "metadatas"])
+        counts = {
+            doc: sum(
+                int(value)
+                for key, value in meta.items()
+                if key.startswith(f"{COUNT}:") and key != self._count_key
+            )
+            for doc, meta in zip(got["documents"], got["metadatas"], strict=True)
+        }
+        return {name: n for name, n in counts.items() if n}
 
     def issue_descriptions(self) -> dict[str, str]:
         """Known issue names and their one-line descriptions."""

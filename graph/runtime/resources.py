@@ -38,6 +38,7 @@ from graph.runtime.pipeline import (
 from graph.runtime.rundir import CACHE, CONFIG, DATASET, MEMORY, MEMORY_REF, RunDirectory
 from memory.acceptance import AcceptanceLog
 from memory.embeddings import EmbeddingModelMissing, embeddings_for
+from memory.leases import Leases
 from memory.store import Memory
 from prompts import read_records
 from prompts.documents import read_principles
@@ -98,6 +99,10 @@ class RunResources:
     acceptance: AcceptanceLog | None = None
     """The shared namespace's acceptance log (``memory.acceptance``); ``None`` for a memory of
     the run's own, or with ``--no-acceptance-log``."""
+    others_summarized: dict[str, int] = field(default_factory=dict)
+    """Items per issue of the other workers of a shared memory, as the last summary saw them."""
+    leases: Leases = field(default_factory=Leases.private)
+    """This worker's claims in a shared memory, and the other workers' (``memory.leases``)."""
 
     def stop_background(self) -> None:
         """Stop the generator tasks and advisor calls planned ahead (the run ends or stops)."""
@@ -105,6 +110,7 @@ class RunResources:
         with self.plans_lock:
             self.plans, self.planning = [], 0
         self.in_flight = InFlight()
+        self.leases.release_all()
 
     def sync_memory_with_dataset(self) -> int:
         """Make memory hold exactly the dataset's items; returns how many were restored."""
@@ -206,6 +212,7 @@ def build_resources(
         pool=WorkPool(lookahead(slots, config.advice_per_round) + planners(slots) + 2),
         prices=run_prices(config),
         acceptance=AcceptanceLog.of(memory) if config.acceptance_log else None,
+        leases=Leases(memory, seconds=config.lease_seconds, similarity=config.lease_similarity),
     )
 
 

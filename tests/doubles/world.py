@@ -435,7 +435,9 @@ class WorldModel(BaseChatModel):
             cell = next((c for p, c in self._written_items() if block.endswith(p)), None)
             if cell:
                 counts[cell.issue] += 1
-        for entry in _listed(text, "Also accepted this round, by issue:"):
+        for entry in _listed(text, "Also accepted this round, by issue:") + _listed(
+            text, "Accepted by other workers since the last summary, by issue:"
+        ):
             match = _NAMED_COUNT.match(entry)
             issue = self.resolve_issue(match.group(1)) if match else None
             if issue and match:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from collections import Counter
@@ -201,6 +202,43 @@ def test_summary_counts_items_and_the_advisor_reads_it():
     assert f"{NAMES[0]} (3)" in result.value and f"{NAMES[5]} (1)" in result.value
     named = advice(model, result.value, coverage({}), ["harmful"] * 10)
     assert not {NAMES[0], NAMES[5]} & {model.resolve_issue(i.safety_issue).name for i in named}
+
+
+def test_advisor_counts_what_other_workers_are_writing_as_the_prompt_shows_it():
+    # Another worker's leases reach the prompt as "Being written now" (and in the counts).
+    model = WorldModel(seed=1)
+    busy, free = NAMES[6], NAMES[7]
+    others = [n for n in NAMES if n not in (busy, free)]
+    summary = "Covered issues (items so far): " + ", ".join(f"{n} (2)" for n in others) + "."
+    stats = coverage({name: 2 for name in others} | {busy: 0, free: 0})
+
+    def first_pick(in_progress: dict[str, int], seed: int) -> str:
+        shown = dataclasses.replace(stats, in_progress=in_progress)
+        return model.resolve_issue(
+            advice(model, summary, shown, ["harmful"], seed=seed)[0].safety_issue
+        ).name
+
+    assert {first_pick({busy: 1}, seed) for seed in range(8)} == {free}
+    assert busy in {first_pick({}, seed) for seed in range(8)}  # unseen, it is a fresh gap too
+
+
+def test_summary_counts_the_items_other_workers_accepted_as_the_prompt_names_them():
+    model = WorldModel(seed=1)
+    mine = candidate(NAMES[0], written(model, NAMES[0], COMMON_TACTIC, "harmful")[0], "No.")
+    other = model.issues[9]
+    # another worker's issue as that worker's advisor named it, not the world's name
+    spoken = next(name for name in other.aliases if name != other.name)
+    result = summarize(
+        model,
+        previous=f"Covered issues (items so far): {other.name} (1).",
+        accepted=[mine],
+        coverage=coverage({NAMES[0]: 1}),
+        max_chars=1200,
+        by_other_workers={spoken.lower(): 3},
+    )
+    assert result.value is not None and f"{other.name} (4)" in result.value
+    alone = summarize(model, previous="", accepted=[mine], coverage=coverage({}), max_chars=1200)
+    assert alone.value is not None and other.name not in alone.value
 
 
 # -- the generators ---------------------------------------------------------------------------
