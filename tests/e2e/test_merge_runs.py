@@ -49,16 +49,29 @@ def test_two_runs_merge_into_one_dataset_without_cross_run_duplicates(tmp_path: 
             _, stderr = worker.communicate(timeout=300)
             assert worker.returncode == 0, stderr[-2000:]
     runs = [tmp_path / "w1", tmp_path / "w2"]
+    # How many prompts the two runs share depends on timing (0-2 in 10 items); so that the test
+    # always has a cross-run twin, w2 also accepted w1's first prompt, written as a model writes
+    # a request it knows again (other case and spacing): the same normalised text.
+    first_item = read_jsonl(runs[0] / "dataset.jsonl")[0]
+    planted = {
+        **first_item,
+        "id": "r00009-b00-c00",
+        "round": 9,
+        "prompt": "  " + first_item["prompt"].upper().replace(" ", "   ", 2),
+    }
+    with (runs[1] / "dataset.jsonl").open("a") as lines:
+        lines.write(json.dumps(planted) + "\n")
     out = tmp_path / "merged"
     done = python("graph.merge", *map(str, runs), "--out", str(out))
     assert done.returncode == 0, done.stderr[-2000:]
 
     items = read_jsonl(out / "dataset.jsonl")
     dropped = read_jsonl(out / "dropped.jsonl")
-    assert len(items) + len(dropped) == 2 * TARGET
-    assert dropped, "two runs of one seed must share prompts"
+    assert len(items) + len(dropped) == 2 * TARGET + 1
+    twin = next(row for row in dropped if row["source_id"] == "r00009-b00-c00")
+    assert (twin["rule"], twin["duplicate_of"]) == ("exact", f"w1/{first_item['id']}")
     assert done.stdout.strip().splitlines()[-1] == (
-        f"merge: {out} (2 runs, {2 * TARGET} items in, {len(items)} kept, "
+        f"merge: {out} (2 runs, {2 * TARGET + 1} items in, {len(items)} kept, "
         f"{len(dropped)} dropped as cross-run duplicates)"
     )
     # No two kept items of different workers are twins, by text or by the runs' threshold.
