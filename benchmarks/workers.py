@@ -32,7 +32,6 @@ import json
 import os
 import random
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -49,57 +48,26 @@ import numpy as np
 from benchmarks._harness import BAG_OF_WORDS_THRESHOLDS, machine
 from memory.embeddings import BagOfWordsEmbeddings
 from memory.store import normalized_text
+from tests.doubles import chroma_server
 
 # The lease similarity for the bag-of-words fake embeddings of the benchmark runs (measured with
 # --calibrate, like the default for all-MiniLM-L6-v2).
 BAG_OF_WORDS_LEASE_SIMILARITY = 0.55
-CHROMA_START_SECONDS = 60
 RUN_TIMEOUT_SECONDS = 1800
 CALIBRATION_DRAWS = 6  # advice texts per world issue
 THRESHOLDS = [round(0.30 + 0.05 * k, 2) for k in range(14)]
 
 
-class ChromaServer:
-    """``chroma run`` on loopback in a temporary directory (the benchmark's own starter)."""
+class ChromaServer(chroma_server.ChromaServer):
+    """``chroma run`` on loopback in a temporary directory, removed at the end."""
 
-    def __enter__(self) -> ChromaServer:
-        binary = shutil.which("chroma", path=str(Path(sys.executable).parent)) or shutil.which(
-            "chroma"
-        )
-        if not binary:
-            raise SystemExit("error: the chroma CLI (installed with chromadb) is missing")
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
-        self.data = Path(tempfile.mkdtemp(prefix="bench-chroma-"))
-        self._log = (self.data / "chroma.log").open("w")
-        self._process = subprocess.Popen(
-            [binary, "run", "--path", str(self.data / "db"), "--host", "127.0.0.1"]
-            + ["--port", str(port)],
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-        )
-        self.url = f"http://127.0.0.1:{port}"
-        from memory.store import chroma_http_client
+    def __init__(self) -> None:
+        self.root = Path(tempfile.mkdtemp(prefix="bench-chroma-"))
+        super().__init__(self.root / "db")
 
-        deadline = time.monotonic() + CHROMA_START_SECONDS
-        while True:
-            try:
-                chroma_http_client(self.url).heartbeat()
-                return self
-            except Exception:
-                if self._process.poll() is not None or time.monotonic() > deadline:
-                    self.__exit__()
-                    raise SystemExit(
-                        f"error: chroma run did not start (log: {self._log.name})"
-                    ) from None
-                time.sleep(0.3)
-
-    def __exit__(self, *exc: object) -> None:
-        self._process.terminate()
-        self._process.wait(timeout=20)
-        self._log.close()
-        shutil.rmtree(self.data, ignore_errors=True)
+    def __exit__(self, *exc: Any) -> None:
+        super().__exit__(None, None, None)
+        shutil.rmtree(self.root, ignore_errors=True)
 
 
 def split(total: int, workers: int) -> list[int]:
