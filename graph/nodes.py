@@ -349,8 +349,9 @@ def generator_node(state: LoopState, runtime: Runtime[RunConfig]) -> dict[str, A
         at_least=collect_per_round(res.slots, config.advice_per_round),
     )
     taken = [t for t in backlog if task_key(t["round"], t["branch"]) in done]
-    res.judging = list(done)  # in flight (coverage) until the critic has stored them
-    res.leases.judging(list(done))  # released once judged: their items are in memory then
+    # in flight (coverage) and leased until the critic has stored their items
+    res.in_flight.judging(done)
+    res.leases.judging(list(done))
     outcomes = [done[task_key(t["round"], t["branch"])] for t in taken]
     round_ = state.get("round", 0)
     update: dict[str, Any] = {
@@ -463,8 +464,7 @@ def critic_node(state: LoopState, runtime: Runtime[RunConfig]) -> dict[str, Any]
     update = ledger.settle_round(res, dict(state), report, recorded)
     # Until now the round's cells counted as in flight: advisor calls running meanwhile (a round
     # of 100+ candidates is judged for seconds) would otherwise have seen them nowhere.
-    res.in_flight.remove(res.judging)
-    res.judging = []
+    res.in_flight.release_judged()
     res.leases.release_judged()
     with res.plans_lock:  # background advisor calls plan for what the target still needs
         res.acceptance_rate.record(update["accepted"], update["candidates_seen"])

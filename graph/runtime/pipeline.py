@@ -151,6 +151,7 @@ class InFlight:
     def __init__(self) -> None:
         self._cells: dict[str, Cell] = {}
         self._done: set[str] = set()
+        self._judging: set[str] = set()
         self._lock = threading.Lock()
 
     def add(self, key: str, cell: Cell) -> None:
@@ -175,6 +176,18 @@ class InFlight:
         with self._lock:
             if key in self._cells:
                 self._done.add(key)
+
+    def judging(self, keys: Iterable[str]) -> None:
+        """A round collected these tasks: they stay counted until ``release_judged`` (until the
+        critic has stored their items, where advisor calls see them)."""
+        with self._lock:
+            self._judging.update(keys)
+
+    def release_judged(self) -> None:
+        """Forget the tasks of the round just judged."""
+        with self._lock:
+            keys, self._judging = list(self._judging), set()
+        self.remove(keys)
 
     def remove(self, keys: Iterable[str]) -> None:
         with self._lock:

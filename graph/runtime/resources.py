@@ -83,9 +83,6 @@ class RunResources:
     plans_lock: threading.Lock = field(default_factory=threading.Lock)
     plan_parts: Iterator[int] = field(default_factory=itertools.count)
     """Numbers of the background advisor calls of this process (its tasks' branches)."""
-    judging: list[str] = field(default_factory=list)
-    """Pool keys of the tasks the current round collected, in flight until the critic stores
-    them."""
     planning_round: int = 0
     """The round whose advisor step ran last: background advisor calls number their tasks in it."""
     steering: Steering | None = None
