@@ -20,8 +20,7 @@ name for it, another framing) and for two issues, on the embedded all-MiniLM-L6-
 embeddings) and on the bag-of-words fake the benchmark runs use, and prints the false-conflict and
 caught shares per threshold (``memory.leases.DEFAULT_LEASE_SIMILARITY``).
 
-The Chroma starter below is this script's own; ``tests/doubles/chroma_server.py`` (branch
-``accept``) is the shared one once merged.
+The ``chroma run`` starter is ``tests/doubles/chroma_server.py``, in a temporary directory here.
 """
 
 from __future__ import annotations

@@ -14,11 +14,11 @@ from langgraph.types import Overwrite
 
 from agents.advisor import RoundPlan, plan_round
 from agents.concurrency import foreground_requests
-from agents.contrast import make_pairs
+from agents.contrast import Pairs, make_pairs
 from agents.critic import review
 from agents.generator import draft_candidates, self_instruct_plan
 from agents.responder import respond
-from agents.schemas import LengthCaps, PlannedAdvice
+from agents.schemas import Candidate, LengthCaps, PlannedAdvice
 from agents.structured import Usage
 from agents.summarizer import summarize
 from graph.context import RunConfig
@@ -31,6 +31,7 @@ from graph.runtime.pipeline import (
     Tally,
     TaskOutcome,
     collect_per_round,
+    pairs_key,
     planners,
     plans_ahead,
     task_key,
@@ -475,45 +476,131 @@ def critic_node(state: LoopState, runtime: Runtime[RunConfig]) -> dict[str, Any]
 
 
 def contrast_node(state: LoopState, runtime: Runtime[RunConfig]) -> dict[str, Any]:
-    """Give each item accepted this round a preference pair (``agents.contrast``)."""
+    """Give each item accepted this round a preference pair (``agents.contrast``). A run that
+    plans ahead writes them in the background and records those done (the next round's step, or
+    the finish, records the rest): the round does not wait for them."""
     config, res = runtime.context, resources_of(runtime.context)
-    if not config.preference_pairs or not state.get("round_accepted"):
+    if not config.preference_pairs:
         return {}
-    pairs = make_pairs(
-        res.models["responder"],
-        state.get("round_accepted") or [],
-        concurrency=config.concurrency,
-        attempts=config.structured_attempts,
-        seed=_seed(config, state.get("round", 0), 8),
-        telemetry=res.telemetry,
-        caps=LengthCaps.for_run(config),
-    )
-    return ledger.record_pairs(res, dict(state), pairs)
+    if not plans_ahead(res.slots) and not state.get("unpaired"):
+        accepted = state.get("round_accepted") or []
+        if not accepted:
+            return {}
+        return ledger.record_pairs(res, dict(state), _pairs(config, res, accepted))
+    # (a run resumed in lock-step from one that planned ahead pairs the items left at once)
+    unpaired = [*(state.get("unpaired") or []), *(state.get("round_accepted") or [])]
+    update = _record_pairs_done(config, res, state, unpaired, wait=not plans_ahead(res.slots))
+    done = update.pop("done")
+    return {**update, "unpaired": [c for c in unpaired if pairs_key(c.round) not in done]}
+
+
+def _pairs(config: RunConfig, res: RunResources, items: list[Candidate]) -> Pairs:
+    """The preference pairs of items one round accepted (the round seeds the contrast calls)."""
+    with foreground_requests():  # a background job's calls go first too: the run waits for them
+        return make_pairs(
+            res.models["responder"],
+            items,
+            concurrency=config.concurrency,
+            attempts=config.structured_attempts,
+            seed=_seed(config, items[0].round, 8),
+            telemetry=res.telemetry,
+            caps=LengthCaps.for_run(config),
+        )
+
+
+def _record_pairs_done(
+    config: RunConfig,
+    res: RunResources,
+    state: LoopState,
+    unpaired: list[Candidate],
+    *,
+    wait: bool,
+) -> dict[str, Any]:
+    """Start the pairs of every round with unpaired items (once; again after a resume), record
+    those done (all of them with ``wait``); ``done`` lists the rounds' pool keys recorded."""
+    res.pool.reopen()  # closed when a run of this process ended: a resume continues it
+    rounds: dict[int, list[Candidate]] = {}
+    for item in unpaired:
+        rounds.setdefault(item.round, []).append(item)
+    for round_, items in rounds.items():
+        res.pool.submit(pairs_key(round_), partial(_pairs, config, res, items))
+    keys = [pairs_key(r) for r in sorted(rounds)]
+    done = res.pool.take_done(keys, at_least=len(keys) if wait else 0)
+    projected: dict[str, Any] = dict(state)
+    update: dict[str, Any] = {"pairs": {}, "usage": {}}
+    for key in keys:
+        if key in done:
+            recorded = ledger.record_pairs(res, projected, done[key])
+            for name, add in (("pairs", add_counts), ("usage", add_usage)):
+                update[name] = add(update[name], recorded[name])
+                projected[name] = add(projected.get(name), recorded[name])
+    return {**update, "done": set(done)}
 
 
 def summarizer_node(state: LoopState, runtime: Runtime[RunConfig]) -> dict[str, Any]:
     """Fold the round's accepted items into the bounded running summary (the backlog's tasks
-    keep the server busy meanwhile)."""
+    keep the server busy meanwhile). A run that plans ahead summarizes in the background: this
+    step takes in the summary done since the last one and starts the next (the advisor calls
+    read a summary a round or two old); none once the run stops (nobody would read it: a
+    resumed run folds the items in)."""
     config, res = runtime.context, resources_of(runtime.context)
     if config.strategy != "data-advisor" or not config.summary or config.advisor_view != "full":
         return {}  # the baseline, and ablations: nobody reads a summary
-    result = summarize(
-        res.models["summarizer"],
-        previous=state.get("summary", ""),
-        accepted=state.get("round_accepted") or [],
-        coverage=coverage_stats(
-            res.memory,
-            state.get("recent_redundancy_rate", 0.0),
-            hazards=res.inputs.taxonomy.names,
-            benign_share=config.benign_share,
-        ),
-        max_chars=config.summary_max_chars,
-        attempts=config.structured_attempts,
-        seed=_seed(config, state.get("round", 0), 9),
-        telemetry=res.telemetry,
-        by_other_workers=_new_of_other_workers(res),
-    )
-    ledger.record_summary(res, state.get("round", 0), result.value or "", result.error)
+    round_, accepted = state.get("round", 0), state.get("round_accepted") or []
+    redundancy = state.get("recent_redundancy_rate", 0.0)
+    pending = [*(state.get("unsummarized") or []), *accepted]
+    if not plans_ahead(res.slots):  # (resumed from a run that planned ahead: the items left too)
+        summarized = _summary(config, res, state.get("summary", ""), pending, round_, redundancy)
+        left: dict[str, Any] = {"unsummarized": []} if state.get("unsummarized") else {}
+        return {**_summary_update(res, summarized), **left}
+    update: dict[str, Any] = {"summary": state.get("summary", "")}
+    if res.summary_job is not None:
+        key, folded = res.summary_job
+        done = res.pool.take_done([key], at_least=0)
+        if key in done:
+            res.summary_job, pending = None, pending[folded:]
+            update = _summary_update(res, done[key])
+    if res.summary_job is None and pending and not state.get("stop_reason"):
+        res.pool.reopen()  # closed when a run of this process ended: a resume continues it
+        key = f"summary-r{round_}"
+        job = partial(_summary, config, res, update["summary"], pending, round_, redundancy)
+        if res.pool.submit(key, job):
+            res.summary_job = (key, len(pending))
+    return {**update, "unsummarized": pending}
+
+
+def _summary(
+    config: RunConfig,
+    res: RunResources,
+    previous: str,
+    accepted: list[Candidate],
+    round_: int,
+    redundancy: float,
+) -> tuple[int, Any]:
+    """One summarizer call: ``previous`` with ``accepted`` folded in, as of ``round_``."""
+    with foreground_requests():  # a background job's call goes first too
+        result = summarize(
+            res.models["summarizer"],
+            previous=previous,
+            accepted=accepted,
+            coverage=coverage_stats(
+                res.memory,
+                redundancy,
+                hazards=res.inputs.taxonomy.names,
+                benign_share=config.benign_share,
+            ),
+            max_chars=config.summary_max_chars,
+            attempts=config.structured_attempts,
+            seed=_seed(config, round_, 9),
+            telemetry=res.telemetry,
+            by_other_workers=_new_of_other_workers(res),
+        )
+    return round_, result
+
+
+def _summary_update(res: RunResources, summarized: tuple[int, Any]) -> dict[str, Any]:
+    round_, result = summarized
+    ledger.record_summary(res, round_, result.value or "", result.error)
     return {"summary": result.value or "", "usage": {"summarizer": result.usage.as_counts()}}
 
 
@@ -527,8 +614,28 @@ def _new_of_other_workers(res: RunResources) -> dict[str, int]:
 
 
 def finish_node(state: LoopState, runtime: Runtime[RunConfig]) -> dict[str, Any]:
-    """Write the final statistics; stop the generator tasks still planned (not needed now)."""
-    res = resources_of(runtime.context)
+    """Record the preference pairs and the summary still being written in the background, write
+    the final statistics; stop the generator tasks still planned (not needed now)."""
+    config, res = runtime.context, resources_of(runtime.context)
+    update: dict[str, Any] = {}
+    if state.get("unpaired"):  # a run that plans ahead: every accepted item gets its pair
+        recorded = _record_pairs_done(config, res, state, state["unpaired"], wait=True)
+        update = {"pairs": recorded["pairs"], "usage": recorded["usage"], "unpaired": []}
+    if res.summary_job is not None:  # paid for: kept (items accepted since wait for a resume)
+        key, folded = res.summary_job
+        summarized = _summary_update(res, res.pool.take_done([key], at_least=1)[key])
+        update |= {
+            "summary": summarized["summary"],
+            "unsummarized": (state.get("unsummarized") or [])[folded:],
+            "usage": add_usage(update.get("usage"), summarized["usage"]),
+        }
     res.stop_background()
-    ledger.write_stats(res, dict(state), state.get("stop_reason"))
-    return {}
+    before: dict[str, Any] = dict(state)
+    final = {
+        **before,
+        **update,
+        "pairs": add_counts(before.get("pairs"), update.get("pairs")),
+        "usage": add_usage(before.get("usage"), update.get("usage")),
+    }
+    ledger.write_stats(res, final, state.get("stop_reason"))
+    return update

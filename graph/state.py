@@ -86,6 +86,12 @@ class LoopState(TypedDict, total=False):
     """Share of last round's candidates rejected as duplicates."""
     summary: str
     """The running summary of covered safety issues (bounded)."""
+    unpaired: list[Candidate]
+    """Items accepted whose preference pairs are still being written (a run that plans ahead
+    writes them in the background and records them at a later step; resume starts them again)."""
+    unsummarized: list[Candidate]
+    """Items accepted and not yet folded into ``summary`` (a run that plans ahead summarizes in
+    the background: the summary lags a round or two)."""
     stop_reason: str | None
     """Why the run ended: ``target reached`` or the budget that ran out."""
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 import hashlib
 import random
 import re
+import threading
+import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +34,12 @@ COSINE_INDEX = {
 UPSERT_BATCH = 4096
 # Issue metadata key holding accepted-item counts (``count:WRITER`` per run in a shared memory).
 COUNT = "count"
+# Accepted items per grid cell are counted in the process as it stores them: advisor calls ask
+# for them on every call, and reading every item's metadata back from Chroma took 24 ms at 640
+# items and 1.06 s at 20,000 (growing with the run; on a 64-slot server 500+ advisor calls of a
+# 640-item run held the interpreter for it). A shared memory is read again when its counts are
+# older than this (other workers' items), a memory of the run's own never (only it writes).
+SHARED_CELLS_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -115,6 +124,9 @@ class Memory:
         self._issues = client.get_or_create_collection(prefix + ISSUES, metadata=COSINE_INDEX)
         self._tactics = client.get_or_create_collection(prefix + TACTICS, metadata=COSINE_INDEX)
         self._count_key = f"{COUNT}:{writer}" if writer else COUNT
+        self._cells: dict[Cell, int] | None = None  # cell_counts, kept up to date by add_items
+        self._cells_read = 0.0  # when they were last read from Chroma (time.monotonic)
+        self._cells_lock = threading.Lock()
 
     def shared_collection(self, name: str) -> Any:
         """Another collection of this memory's namespace (``NAMESPACE-name``), cosine space."""
@@ -169,30 +181,35 @@ class Memory:
                 self.add_items(items[chunk], np.asarray(vectors)[chunk], source)
             return
         keys = [self._key(item["id"]) if source == "generated" else item["id"] for item in items]
-        already = set(self._items.get(ids=keys, include=[])["ids"])
-        self._items.upsert(
-            ids=keys,
-            embeddings=np.asarray(vectors, dtype=np.float32).tolist(),
-            documents=[item["prompt"] for item in items],
-            metadatas=[
-                {
-                    "response": item["response"],
-                    "safety_issue": normalize_issue(item["safety_issue"]),
-                    "hazard": str(item.get("hazard") or ""),
-                    "tactic": normalized_text(str(item.get("tactic") or "")),
-                    "kind": str(item.get("kind") or "harmful"),
-                    "round": int(item.get("round", -1)),
-                    "source": source,
-                }
-                for item in items
-            ],
-        )
+        metadatas = [
+            {
+                "response": item["response"],
+                "safety_issue": normalize_issue(item["safety_issue"]),
+                "hazard": str(item.get("hazard") or ""),
+                "tactic": normalized_text(str(item.get("tactic") or "")),
+                "kind": str(item.get("kind") or "harmful"),
+                "round": int(item.get("round", -1)),
+                "source": source,
+            }
+            for item in items
+        ]
+        with self._cells_lock:  # a count read meanwhile would miss or double these items
+            already = set(self._items.get(ids=keys, include=[])["ids"])
+            self._items.upsert(
+                ids=keys,
+                embeddings=np.asarray(vectors, dtype=np.float32).tolist(),
+                documents=[item["prompt"] for item in items],
+                metadatas=metadatas,
+            )
+            fresh = [m for m, key in zip(metadatas, keys, strict=True) if key not in already]
+            if source == "generated" and self._cells is not None:
+                for meta in fresh:
+                    cell = _cell_of(meta)
+                    self._cells[cell] = self._cells.get(cell, 0) + 1
         if source == "generated":
             counts: dict[str, int] = {}
-            for item, key in zip(items, keys, strict=True):
-                if key in already:  # re-storing an item must not count it twice
-                    continue
-                name = normalize_issue(item["safety_issue"])
+            for meta in fresh:  # re-storing an item must not count it twice
+                name = str(meta["safety_issue"])
                 counts[name] = counts.get(name, 0) + 1
             self._bump_issues(counts)
 
@@ -480,18 +497,18 @@ class Memory:
         }
 
     def cell_counts(self) -> dict[Cell, int]:
-        """Accepted items per grid cell (hazard, issue, tactic, kind), every writer included."""
-        got = self._items.get(where={"source": "generated"}, include=["metadatas"])
-        counts: dict[Cell, int] = {}
-        for meta in got["metadatas"]:
-            cell = (
-                str(meta.get("hazard", "")),
-                str(meta.get("safety_issue", "")),
-                str(meta.get("tactic", "")),
-                str(meta.get("kind", "harmful")),
+        """Accepted items per grid cell (hazard, issue, tactic, kind), every writer included
+        (another writer's items of a shared memory from at most ``SHARED_CELLS_SECONDS`` ago)."""
+        with self._cells_lock:
+            stale = self._cells is None or (
+                bool(self.writer) and time.monotonic() - self._cells_read > SHARED_CELLS_SECONDS
             )
-            counts[cell] = counts.get(cell, 0) + 1
-        return counts
+            if stale:
+                got = self._items.get(where={"source": "generated"}, include=["metadatas"])
+                self._cells = dict(Counter(_cell_of(meta) for meta in got["metadatas"]))
+                self._cells_read = time.monotonic()
+            assert self._cells is not None
+            return dict(self._cells)
 
     def _bump_issues(self, counts: dict[str, int]) -> None:
         """Add accepted-item counts to issues (registering unknown ones): one read, one write."""
@@ -512,6 +529,16 @@ class Memory:
                 for key, added in zip(keys, counts.values(), strict=True)
             ],
         )
+
+
+def _cell_of(meta: Any) -> Cell:
+    """The grid cell of an item's stored metadata."""
+    return (
+        str(meta.get("hazard", "")),
+        str(meta.get("safety_issue", "")),
+        str(meta.get("tactic", "")),
+        str(meta.get("kind", "harmful")),
+    )
 
 
 def chroma_http_client(url: str) -> Any:

@@ -24,7 +24,12 @@ def assert_no_duplicate_line(out: Path) -> None:
         assert len(lines) == len(set(lines)), f"{path.name} holds a line twice"
     for name in (ROUNDS, SUMMARIES):
         assert not [r for r, n in Counter(row["round"] for row in rows(out, name)).items() if n > 1]
-    advice = Counter((r["round"], r["advice"]["safety_issue"]) for r in rows(out, ADVICE))
+    # one round may advise an issue twice in two cells (a run that plans ahead asks several
+    # advisor calls a round), never the same cell twice
+    advice = Counter(
+        (r["round"], *(r["advice"][k] for k in ("safety_issue", "tactic", "kind")))
+        for r in rows(out, ADVICE)
+    )
     assert max(advice.values(), default=1) == 1, "the same advice of the same round twice"
     judged = Counter(
         (r["candidate"]["id"], r["reason"]) for r in rows(out, REJECTED) if r["candidate"]

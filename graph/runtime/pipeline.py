@@ -42,6 +42,11 @@ LOOKAHEAD_PER_SLOT = 3
 BACKLOG_PER_SLOT = 6
 # Runs with at most this many requests in flight (the default --concurrency) run in lock-step.
 LOCKSTEP_MAX_SLOTS = 4
+# The oldest generator tasks a round of a run that plans ahead waits for (it takes every other
+# task done by then too). A round that waited for all 16 of a `--advice-per-round 16` round spent
+# 2-4 s of the run's end on the slowest of them while few requests were in flight: 64 slots,
+# target 640, 16 x 2 candidates, 78% busy against 85% waiting for 4 (the default round's).
+ROUND_WAITS_AHEAD = 4
 # Advice items per advisor call when a run plans ahead: it asks several advisors at once, each
 # shown a different part of the under-covered issues (one call of 16 items took 12.7 s on a
 # length-proportional server, one of 4 items 6.5 s; the round waits for the longest).
@@ -49,6 +54,11 @@ ADVICE_PER_CALL = 2
 # Slots per advisor call kept running: a call of 2 items takes ~3.5 s on a length-proportional
 # server, where 16 slots work through ~3 generator tasks a second.
 SLOTS_PER_PLANNER = 2
+# Pool threads for the preference pairs and the summary of the latest rounds, which a run that
+# plans ahead writes in the background: on the critical path they took 5-6 s of every 10-12 s
+# round at 64 slots (the contrast and summarizer calls are long answers), and the run's last
+# items waited for two or three such rounds.
+ROUND_JOBS_IN_BACKGROUND = 4
 # Until the run has judged this many candidates, its acceptance rate is not estimated.
 MIN_JUDGED_FOR_RATE = 8
 # The acceptance rate assumed before that, and the floor of the estimate (a run planning for a
@@ -63,7 +73,12 @@ RATE_WINDOW = 64
 # Tasks planned for the rest of the target: enough for it to be reached when the acceptance rate
 # comes out this many standard deviations below its estimate (binomial); the tasks still running
 # when it is reached are thrown away (a few, against a round of re-planning for each shortfall).
-END_MARGIN_SD = 1.5
+# The rate keeps falling as the grid fills, so the binomial spread understates the shortfall:
+# at 64 slots, target 640 (world double, benchmarks/throughput.py), 1.5 left the last
+# items to three or four rounds of a few tasks (utilization 68%), 3.0 to one or two (78-79%);
+# 4 candidates were judged surplus at 3.0, and the run made no more calls in all (2,984-3,007
+# against 3,090 at 1.5).
+END_MARGIN_SD = 3.0
 
 
 class GenerationFailure(NamedTuple):
@@ -215,6 +230,11 @@ def task_key(round_: int, branch: int) -> str:
     return f"r{round_}-b{branch}"
 
 
+def pairs_key(round_: int) -> str:
+    """The pool key of the preference pairs of the items a round accepted."""
+    return f"pairs-r{round_}"
+
+
 class WorkPool:
     """Keyed background jobs: ``submit`` starts a job once per key, ``take_done`` waits for
     some and hands over the results of those done (a job's exception is raised there)."""
@@ -289,7 +309,10 @@ def lookahead(slots: int, advice_per_round: int) -> int:
 
 
 def collect_per_round(slots: int, advice_per_round: int) -> int:
-    """The oldest generator tasks a round waits for (it takes the others already done too)."""
+    """The oldest generator tasks a round waits for (it takes the others already done too): the
+    round's advice in lock-step; at most ``ROUND_WAITS_AHEAD`` when planning ahead."""
+    if plans_ahead(slots):
+        return min(advice_per_round, ROUND_WAITS_AHEAD)
     return min(advice_per_round, lookahead(slots, advice_per_round))
 
 

@@ -27,6 +27,7 @@ from agents.telemetry import CallTelemetry
 from graph.context import RunConfig
 from graph.runtime.costs import RunPrices, check_budget_priced, run_prices
 from graph.runtime.pipeline import (
+    ROUND_JOBS_IN_BACKGROUND,
     AcceptanceRate,
     InFlight,
     Steering,
@@ -73,7 +74,8 @@ class RunResources:
     slots: int = 1
     """Requests on the wire at once (``requests_in_flight``)."""
     pool: WorkPool = field(default_factory=lambda: WorkPool(1))
-    """The generator tasks and summaries running in the background (``graph.runtime.pipeline``)."""
+    """The generator tasks, advisor calls, preference pairs and summaries running in the
+    background (``graph.runtime.pipeline``)."""
     in_flight: InFlight = field(default_factory=InFlight)
     """The cells of the generator tasks running now (advisor calls count them as coverage)."""
     plans: list[str] = field(default_factory=list)
@@ -100,12 +102,16 @@ class RunResources:
     """Items per issue of the other workers of a shared memory, as the last summary saw them."""
     leases: Leases = field(default_factory=Leases.private)
     """This worker's claims in a shared memory, and the other workers' (``memory.leases``)."""
+    summary_job: tuple[str, int] | None = None
+    """The background summarizer call of a run that plans ahead: its pool key and how many of
+    the state's ``unsummarized`` items it folds in."""
 
     def stop_background(self) -> None:
         """Stop the generator tasks and advisor calls planned ahead (the run ends or stops)."""
         self.pool.close()
         with self.plans_lock:
             self.plans, self.planning = [], 0
+        self.summary_job = None
         self.in_flight = InFlight()
         self.leases.release_all()
 
@@ -205,8 +211,11 @@ def build_resources(
         telemetry,
         accepted_ids,
         slots=slots,
-        # every task planned ahead and every advisor call in the background run at once
-        pool=WorkPool(lookahead(slots, config.advice_per_round) + planners(slots) + 2),
+        # every task planned ahead, every advisor call, and the pairs and summary of the latest
+        # rounds in the background run at once
+        pool=WorkPool(
+            lookahead(slots, config.advice_per_round) + planners(slots) + ROUND_JOBS_IN_BACKGROUND
+        ),
         prices=run_prices(config),
         acceptance=AcceptanceLog.of(memory) if config.acceptance_log else None,
         leases=Leases(memory, seconds=config.lease_seconds, similarity=config.lease_similarity),

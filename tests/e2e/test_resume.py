@@ -189,3 +189,37 @@ def test_a_second_writer_is_refused_while_the_first_runs(tmp_path: Path) -> None
         first.kill()
         first.wait()
     assert second.returncode == 2 and "another process is writing" in stderr
+
+
+def test_sigkill_while_pairs_and_summary_are_written_in_the_background(tmp_path: Path) -> None:
+    """A run that plans ahead (--concurrency above 4) writes each round's preference pairs and
+    its summary in the background while the next rounds run: killed while they are being
+    written, it resumes, writes them, and every accepted item ends with exactly one pair."""
+    out = tmp_path / "run"
+    switch = KillSwitch("ContrastBatch", 2)
+    common = ("--target", str(TARGET), "--concurrency", "8")
+    with FakeOpenAIServer(latency=0.05, on_request=lambda s: switch(s)) as server:
+        for schema, nth in [("ContrastBatch", 2), ("SummaryUpdate", 2)]:
+            switch.schema, switch.nth, switch.seen = schema, nth, 0
+            switch.fired.clear()
+            resume = ("--resume",) if (out / "config.json").exists() else ()
+            process = start(out, server, *resume, *common)
+            switch.process = process
+            process.wait(timeout=120)
+            assert switch.fired.is_set(), (
+                f"never reached {schema} #{nth}: {process.stderr.read()[-800:]}"
+            )
+            assert process.returncode == -signal.SIGKILL
+            check_consistent(out)
+        switch.process = None
+        process = start(out, server, "--resume", *common)
+        _, stderr = process.communicate(timeout=120)
+        assert process.returncode == 0, stderr[-2000:]
+    rows = check_consistent(out, expected=TARGET)
+    pairs = [json.loads(line) for line in (out / "pairs.jsonl").read_text().splitlines()]
+    stats = json.loads((out / "stats.json").read_text())
+    missing = sum(stats["preference"]["items_without_pair"].values())
+    assert len({p["id"] for p in pairs}) == len(pairs), "an item has two pairs"
+    assert {p["id"] for p in pairs} <= {r["id"] for r in rows}
+    assert len(pairs) + missing == len(rows), stats["preference"]
+    assert stats["preference"]["pairs"] == len(pairs)

@@ -281,3 +281,41 @@ def test_resolving_a_batch_equals_resolving_one_by_one(make_memory):
         "forged doctor note",
     ]
     assert batched.issue_counts() == single.issue_counts()
+
+
+def test_cell_counts_follow_the_items_stored_without_reading_them_back(memory):
+    assert memory.cell_counts() == {}  # read once from Chroma
+    items = _items(PROMPTS[:3], "wifi hacking")
+    items[2] |= {"hazard": "privacy", "tactic": "Role-play", "kind": "benign"}
+    memory.add_items(items, memory.embed(PROMPTS[:3]))
+    memory.add_items(items[:1], memory.embed(PROMPTS[:1]))  # stored again: not counted twice
+    memory.add_items(_items(PROMPTS[3:4], prefix="s"), memory.embed(PROMPTS[3:4]), source="seed")
+    expected = {
+        ("", "wifi hacking", "", "harmful"): 2,
+        ("privacy", "wifi hacking", "role-play", "benign"): 1,
+    }
+    assert memory.cell_counts() == expected
+    memory._items.get = None  # a memory of the run's own is never read back for them
+    assert memory.cell_counts() == expected
+
+
+def test_a_shared_memory_sees_the_cells_of_other_writers_within_seconds(
+    chroma_client, bow, monkeypatch
+):
+    first, second = (
+        Memory(
+            chroma_client,
+            bow,
+            duplicate_threshold=0.9,
+            issue_merge_threshold=0.8,
+            namespace="shared-cells",
+            writer=name,
+        )
+        for name in ("run-a", "run-b")
+    )
+    first.add_items(_items(PROMPTS[:1], "wifi hacking"), first.embed(PROMPTS[:1]))
+    assert sum(second.cell_counts().values()) == 1
+    first.add_items(_items(PROMPTS[1:3], "wifi hacking", prefix="j"), first.embed(PROMPTS[1:3]))
+    assert sum(second.cell_counts().values()) == 1  # read again after SHARED_CELLS_SECONDS
+    monkeypatch.setattr("memory.store.SHARED_CELLS_SECONDS", 0.0)
+    assert sum(second.cell_counts().values()) == 3

@@ -8,6 +8,7 @@ import time
 import pytest
 
 from graph.runtime.pipeline import (
+    END_MARGIN_SD,
     MIN_ACCEPTANCE,
     PRIOR_ACCEPTANCE,
     AcceptanceRate,
@@ -83,10 +84,11 @@ def test_closed_pool_cancels_what_has_not_started_and_can_start_again():
 
 def test_a_run_on_a_small_server_runs_in_lock_step_and_plans_ahead_above():
     assert lookahead(1, 4) == 4 and lookahead(4, 4) == 4  # the default: a round, no further
-    assert lookahead(4, 16) == 16 and collect_per_round(4, 4) == 4  # ... collected whole
-    assert lookahead(16, 16) == 48 and collect_per_round(16, 16) == 16
-    assert lookahead(16, 4) == 48 and lookahead(64, 4) == 192
-    assert collect_per_round(16, 4) == 4 and collect_per_round(64, 16) == 16
+    assert lookahead(4, 16) == 16 and collect_per_round(4, 16) == 16  # ... collected whole
+    assert lookahead(16, 16) == 48 and lookahead(16, 4) == 48 and lookahead(64, 4) == 192
+    # planning ahead, a round waits for the oldest 4 tasks at most and takes the others done
+    assert collect_per_round(16, 4) == 4 and collect_per_round(64, 16) == 4
+    assert collect_per_round(16, 2) == 2
 
 
 def plan(**kw):
@@ -114,13 +116,14 @@ def test_tasks_done_and_waiting_for_a_round_leave_their_slot_to_new_tasks():
 
 
 def test_tasks_to_plan_stops_planning_what_the_target_cannot_use():
-    # 10 items left at 50% acceptance: 20 tasks, and a margin of 1.5 sd (sqrt(10 x 0.5)): 27
-    assert plan(remaining=10) == 27
-    # at 90%, 10 items need 13 tasks with the margin; 5 are planned already
-    assert plan(remaining=10, rate=0.9, backlog=5, running=5) == 8
+    # 10 items left at 50% acceptance: 20 tasks, and a margin of 3 sd (3 x sqrt(10 x 0.5)): 34
+    assert END_MARGIN_SD == 3.0
+    assert plan(remaining=10) == 34
+    # at 90%, 10 items need 15 tasks with the margin; 5 are planned already
+    assert plan(remaining=10, rate=0.9, backlog=5, running=5) == 10
     # two candidates per task halve it; the floor on the rate bounds it
-    assert plan(remaining=10, candidates_per_advice=2) == 14
-    assert plan(remaining=10, rate=0.01) == 48  # at the 20% floor: 72 tasks, over the lookahead
+    assert plan(remaining=10, candidates_per_advice=2) == 17
+    assert plan(remaining=10, rate=0.01) == 48  # at the 20% floor: 93 tasks, over the lookahead
     assert plan(remaining=0) == 0
     assert plan(remaining=1, advice_per_round=4, slots=1) == 4  # a round's advice at least
 

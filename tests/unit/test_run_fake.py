@@ -198,3 +198,47 @@ def test_a_run_killed_before_its_first_checkpoint_resumes_from_the_beginning(tmp
     assert scripted_main(["--target", "4", "--out", str(out), *FAKE]) == EXIT_USER_ERROR
     assert scripted_main(["--resume", "--out", str(out)]) == EXIT_OK
     assert len(read_jsonl(out / "dataset.jsonl")) == 4
+
+
+def test_a_run_that_plans_ahead_pairs_every_item_and_summarizes_in_the_background(tmp_path):
+    out = tmp_path / "run"
+    assert scripted_main(["--target", "12", "--out", str(out), *FAKE, "--concurrency", "8"]) == 0
+    rows = read_jsonl(out / "dataset.jsonl")
+    stats = json.loads((out / "stats.json").read_text())
+    pairs = read_jsonl(out / "pairs.jsonl")
+    without = sum(stats["preference"]["items_without_pair"].values())
+    assert len(rows) == 12 and len(pairs) + without == 12  # the finish waited for the last ones
+    assert sorted(p["id"] for p in pairs) == sorted(
+        {p["id"] for p in pairs} & {r["id"] for r in rows}
+    )
+    assert stats["preference"]["pairs"] == len(pairs)
+    summaries = read_jsonl(out / "summaries.jsonl")
+    assert summaries and all(s["summary"] for s in summaries)
+    assert len({s["round"] for s in summaries}) == len(summaries) <= stats["rounds"]
+    assert stats["usage_by_role"]["summarizer"]["calls"] == len(summaries)
+
+
+def test_a_run_that_planned_ahead_continues_in_lock_step_with_its_items_left_to_summarize(
+    tmp_path,
+):
+    from langgraph.checkpoint.sqlite import SqliteSaver
+
+    from graph.graph import build_graph
+    from graph.runtime.driver import THREAD
+
+    out = tmp_path / "run"
+    assert scripted_main(["--target", "6", "--out", str(out), *FAKE, "--concurrency", "8"]) == 0
+
+    def state():
+        with SqliteSaver.from_conn_string(str(out / "checkpoints.sqlite")) as saver:
+            return build_graph(saver).get_state({"configurable": THREAD}).values
+
+    # the round that reached the target accepted items, and no summary is started after it
+    assert state().get("unsummarized") and not state().get("unpaired")
+    more = ["--resume", "--out", str(out), "--target", "10", "--concurrency", "2"]
+    assert scripted_main(more) == EXIT_OK
+    assert not state().get("unsummarized")  # the lock-step summarizer folded them in
+    rows = read_jsonl(out / "dataset.jsonl")
+    stats = json.loads((out / "stats.json").read_text())
+    without = sum(stats["preference"]["items_without_pair"].values())
+    assert len(rows) == 10 and len(read_jsonl(out / "pairs.jsonl")) + without == 10
