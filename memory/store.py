@@ -6,7 +6,6 @@ import hashlib
 import random
 import re
 import threading
-import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -34,12 +33,13 @@ COSINE_INDEX = {
 UPSERT_BATCH = 4096
 # Issue metadata key holding accepted-item counts (``count:WRITER`` per run in a shared memory).
 COUNT = "count"
-# Accepted items per grid cell are counted in the process as it stores them: advisor calls ask
-# for them on every call, and reading every item's metadata back from Chroma took 24 ms at 640
-# items and 1.06 s at 20,000 (growing with the run; on a 64-slot server 500+ advisor calls of a
-# 640-item run held the interpreter for it). A shared memory is read again when its counts are
-# older than this (other workers' items), a memory of the run's own never (only it writes).
-SHARED_CELLS_SECONDS = 2.0
+# Accepted items per grid cell, and the issue and tactic registries, are kept in the process and
+# updated as it writes them: advisor calls read them on every call, and reading them back from
+# Chroma cost 24 ms for the cells of 640 items (1.06 s at 20,000: every item's metadata) and
+# 7.7 ms of CPU for a registry of 150 issues, several times a call (on a 64-slot server, 500+
+# advisor calls of a 640-item run held the interpreter for it). A shared memory is read every
+# time: other workers write it, and a copy up to 2 s old cost 3 workers 3 of 60 cells
+# (benchmarks/workers.py, seeds 1-8: 56.8 +- 2.1 against 59.8 +- 0.7).
 
 
 @dataclass(frozen=True)
@@ -96,6 +96,44 @@ def normalize_issue(name: str) -> str:
     return normalized_text(name)
 
 
+class _Registry:
+    """An issue or tactic registry (a Chroma collection of names) and the process's copy of its
+    rows: read when first asked (every time if ``shared``), kept up to date by the process's own
+    writes, made under ``lock``."""
+
+    def __init__(self, collection: Any, shared: bool) -> None:
+        self.collection = collection
+        self.shared = shared
+        self.lock = threading.Lock()
+        self._rows: dict[str, tuple[str, dict[str, Any]]] | None = None  # id -> (name, metadata)
+
+    def rows(self) -> list[tuple[str, dict[str, Any]]]:
+        """Every (name, metadata) of the registry."""
+        with self.lock:
+            if self._rows is None or self.shared:
+                got = self.collection.get(include=["documents", "metadatas"])
+                self._rows = {
+                    key: (doc, dict(meta or {}))
+                    for key, doc, meta in zip(
+                        got["ids"], got["documents"], got["metadatas"], strict=True
+                    )
+                }
+            return [(doc, dict(meta)) for doc, meta in self._rows.values()]
+
+    def wrote(
+        self, ids: Sequence[str], metadatas: Sequence[dict[str, Any]], names: Sequence[str] = ()
+    ) -> None:
+        """Record a write just made (with ``lock`` held): rows added (``names`` given; an id
+        already known is kept, as Chroma's ``add`` keeps it) or metadata keys updated."""
+        if self._rows is None:
+            return
+        for k, (key, meta) in enumerate(zip(ids, metadatas, strict=True)):
+            if names and key not in self._rows:
+                self._rows[key] = (names[k], dict(meta))
+            elif not names and key in self._rows:
+                self._rows[key][1].update(meta)
+
+
 class Memory:
     """The run's vector memory; embeddings are computed here, so Chroma never downloads a model."""
 
@@ -121,11 +159,15 @@ class Memory:
         self.client = client
         prefix = self.prefix = f"{namespace}-" if namespace else ""
         self._items = client.get_or_create_collection(prefix + ITEMS, metadata=COSINE_INDEX)
-        self._issues = client.get_or_create_collection(prefix + ISSUES, metadata=COSINE_INDEX)
-        self._tactics = client.get_or_create_collection(prefix + TACTICS, metadata=COSINE_INDEX)
+        shared = bool(writer)
+        self._issues = _Registry(
+            client.get_or_create_collection(prefix + ISSUES, metadata=COSINE_INDEX), shared
+        )
+        self._tactics = _Registry(
+            client.get_or_create_collection(prefix + TACTICS, metadata=COSINE_INDEX), shared
+        )
         self._count_key = f"{COUNT}:{writer}" if writer else COUNT
         self._cells: dict[Cell, int] | None = None  # cell_counts, kept up to date by add_items
-        self._cells_read = 0.0  # when they were last read from Chroma (time.monotonic)
         self._cells_lock = threading.Lock()
 
     def shared_collection(self, name: str) -> Any:
@@ -346,22 +388,20 @@ class Memory:
         """Register known tactics (``name``, optional ``description``)."""
         self._register(self._tactics, tactics, source)
 
-    def _register(self, registry: Any, rows: Sequence[dict[str, str]], source: str) -> None:
+    def _register(self, registry: _Registry, rows: Sequence[dict[str, str]], source: str) -> None:
         unique: dict[str, dict[str, str]] = {}
         for row in rows:  # the first mention of a name wins (it carries the description)
             unique.setdefault(normalize_issue(row["name"]), row)
         unique.pop("", None)
         if not unique:
             return
-        known = set(registry.get(ids=[issue_id(n) for n in unique], include=[])["ids"])
-        fresh = {n: row for n, row in unique.items() if issue_id(n) not in known}
-        if not fresh:
-            return
-        registry.add(
-            ids=[issue_id(n) for n in fresh],
-            embeddings=self.embed(list(fresh)).tolist(),
-            documents=list(fresh),
-            metadatas=[
+        with registry.lock:
+            found = registry.collection.get(ids=[issue_id(n) for n in unique], include=[])
+            fresh = {n: row for n, row in unique.items() if issue_id(n) not in set(found["ids"])}
+            if not fresh:
+                return
+            ids = [issue_id(n) for n in fresh]
+            metadatas: list[dict[str, Any]] = [
                 {
                     COUNT: 0,
                     "description": str(row.get("description") or ""),
@@ -369,8 +409,14 @@ class Memory:
                     "source": source,
                 }
                 for row in fresh.values()
-            ],
-        )
+            ]
+            registry.collection.add(
+                ids=ids,
+                embeddings=self.embed(list(fresh)).tolist(),
+                documents=list(fresh),
+                metadatas=metadatas,
+            )
+            registry.wrote(ids, metadatas, names=list(fresh))
 
     def resolve_issue(self, proposed: str, description: str = "") -> IssueResolution:
         """Map a proposed issue onto a known one when semantically equal, else register it."""
@@ -395,12 +441,14 @@ class Memory:
         """Map proposed tactics onto known ones by meaning; register the new ones."""
         return self._resolve(self._tactics, [{"name": n} for n in proposed])
 
-    def _resolve(self, registry: Any, rows: Sequence[dict[str, str]]) -> list[IssueResolution]:
+    def _resolve(
+        self, registry: _Registry, rows: Sequence[dict[str, str]]
+    ) -> list[IssueResolution]:
         names = [normalize_issue(row["name"]) for row in rows]
         if not names:
             return []
         vectors = self.embed(names)
-        found = registry.query(
+        found = registry.collection.query(
             query_embeddings=vectors.tolist(), n_results=1, include=["documents", "distances"]
         )
         resolved: list[IssueResolution] = []
@@ -429,10 +477,10 @@ class Memory:
         """The known tactic most similar to a text, without registering anything."""
         return self._nearest(self._tactics, text)
 
-    def _nearest(self, registry: Any, text: str) -> IssueResolution:
-        if not registry.count():
+    def _nearest(self, registry: _Registry, text: str) -> IssueResolution:
+        if not registry.collection.count():
             return IssueResolution("", False, 0.0)
-        found = registry.query(
+        found = registry.collection.query(
             query_embeddings=self.embed([text]).tolist(),
             n_results=1,
             include=["documents", "distances"],
@@ -443,28 +491,26 @@ class Memory:
 
     def issue_counts(self) -> dict[str, int]:
         """Accepted items per known issue (issues with none included, as 0)."""
-        got = self._issues.get(include=["documents", "metadatas"])
         return {
             doc: sum(
                 int(value)
                 for key, value in meta.items()
                 if key == COUNT or key.startswith(f"{COUNT}:")
             )
-            for doc, meta in zip(got["documents"], got["metadatas"], strict=True)
+            for doc, meta in self._issues.rows()
         }
 
     def issue_counts_of_others(self) -> dict[str, int]:
         """Accepted items per issue of the other writers of a shared memory (issues with any)."""
         if not self.writer:
             return {}
-        got = self._issues.get(include=["documents", "metadatas"])
         counts = {
             doc: sum(
                 int(value)
                 for key, value in meta.items()
                 if key.startswith(f"{COUNT}:") and key != self._count_key
             )
-            for doc, meta in zip(got["documents"], got["metadatas"], strict=True)
+            for doc, meta in self._issues.rows()
         }
         return {name: n for name, n in counts.items() if n}
 
@@ -479,34 +525,29 @@ class Memory:
     def set_issue_hazards(self, hazards: dict[str, str]) -> None:
         """Place known issues under hazards (issues registered without one)."""
         if hazards:
-            self._issues.update(
-                ids=[issue_id(n) for n in hazards],
-                metadatas=[{"hazard": h} for h in hazards.values()],
+            ids, metadatas = (
+                [issue_id(n) for n in hazards],
+                [{"hazard": h} for h in hazards.values()],
             )
+            with self._issues.lock:
+                self._issues.collection.update(ids=ids, metadatas=metadatas)
+                self._issues.wrote(ids, metadatas)
 
     def tactic_descriptions(self) -> dict[str, str]:
         """Known tactic names and their one-line descriptions."""
         return self._field(self._tactics, "description")
 
     @staticmethod
-    def _field(registry: Any, key: str) -> dict[str, str]:
-        got = registry.get(include=["documents", "metadatas"])
-        return {
-            doc: str(meta.get(key, ""))
-            for doc, meta in zip(got["documents"], got["metadatas"], strict=True)
-        }
+    def _field(registry: _Registry, key: str) -> dict[str, str]:
+        return {doc: str(meta.get(key, "")) for doc, meta in registry.rows()}
 
     def cell_counts(self) -> dict[Cell, int]:
         """Accepted items per grid cell (hazard, issue, tactic, kind), every writer included
-        (another writer's items of a shared memory from at most ``SHARED_CELLS_SECONDS`` ago)."""
+        (a shared memory's read each time: other workers write it)."""
         with self._cells_lock:
-            stale = self._cells is None or (
-                bool(self.writer) and time.monotonic() - self._cells_read > SHARED_CELLS_SECONDS
-            )
-            if stale:
+            if self._cells is None or self.writer:
                 got = self._items.get(where={"source": "generated"}, include=["metadatas"])
                 self._cells = dict(Counter(_cell_of(meta) for meta in got["metadatas"]))
-                self._cells_read = time.monotonic()
             assert self._cells is not None
             return dict(self._cells)
 
@@ -515,20 +556,20 @@ class Memory:
         if not counts:
             return
         keys = [issue_id(n) for n in counts]
-        got = self._issues.get(ids=keys, include=["metadatas"])
+        got = self._issues.collection.get(ids=keys, include=["metadatas"])
         metas = dict(zip(got["ids"], got["metadatas"], strict=True))
         unknown = [{"name": n} for n in counts if issue_id(n) not in metas]
         if unknown:
             self.add_issues(unknown, source="advisor")
         # Only this run's own key is written: Chroma merges metadata keys on update, so runs
         # sharing a memory never overwrite each other's counts.
-        self._issues.update(
-            ids=keys,
-            metadatas=[
-                {self._count_key: int(metas.get(key, {}).get(self._count_key, 0)) + added}
-                for key, added in zip(keys, counts.values(), strict=True)
-            ],
-        )
+        updates: list[dict[str, Any]] = [
+            {self._count_key: int(metas.get(key, {}).get(self._count_key, 0)) + added}
+            for key, added in zip(keys, counts.values(), strict=True)
+        ]
+        with self._issues.lock:
+            self._issues.collection.update(ids=keys, metadatas=updates)
+            self._issues.wrote(keys, updates)
 
 
 def _cell_of(meta: Any) -> Cell:

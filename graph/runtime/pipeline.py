@@ -44,8 +44,9 @@ BACKLOG_PER_SLOT = 6
 LOCKSTEP_MAX_SLOTS = 4
 # The oldest generator tasks a round of a run that plans ahead waits for (it takes every other
 # task done by then too). A round that waited for all 16 of a `--advice-per-round 16` round spent
-# 2-4 s of the run's end on the slowest of them while few requests were in flight: 64 slots,
-# target 640, 16 x 2 candidates, 78% busy against 85% waiting for 4 (the default round's).
+# 2-4 s of the run's end on the slowest of them while few requests were in flight (64 slots,
+# target 640, 16 x 2 candidates: one profile run each, 78% busy against 85% waiting for 4, the
+# default round's; noisy: the benchmark right after measured 78%, later runs 83-87%).
 ROUND_WAITS_AHEAD = 4
 # Advice items per advisor call when a run plans ahead: it asks several advisors at once, each
 # shown a different part of the under-covered issues (one call of 16 items took 12.7 s on a
