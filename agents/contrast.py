@@ -82,8 +82,10 @@ def make_pairs(
     seed: int | None = None,
     telemetry: CallTelemetry | None = None,
     caps: LengthCaps = DEFAULT_CAPS,
+    per_call: int = CONTRAST_BATCH,
 ) -> Pairs:
-    """A preference pair for each accepted item: from its repair, else written on purpose."""
+    """A preference pair for each accepted item: from its repair, else written on purpose,
+    ``per_call`` requests a call."""
     result = Pairs()
     todo = []
     for item in items:
@@ -92,7 +94,7 @@ def make_pairs(
             result.pairs.append(pair)
         else:
             todo.append(item)
-    batches = [todo[i : i + CONTRAST_BATCH] for i in range(0, len(todo), CONTRAST_BATCH)]
+    batches = [todo[i : i + per_call] for i in range(0, len(todo), per_call)]
     if not batches:
         return result
     caps = caps_for(model, caps)

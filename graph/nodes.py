@@ -14,7 +14,7 @@ from langgraph.types import Overwrite
 
 from agents.advisor import RoundPlan, plan_round
 from agents.concurrency import foreground_requests
-from agents.contrast import Pairs, make_pairs
+from agents.contrast import CONTRAST_BATCH, Pairs, make_pairs
 from agents.critic import review
 from agents.generator import draft_candidates, self_instruct_plan
 from agents.responder import respond
@@ -25,6 +25,7 @@ from graph.context import RunConfig
 from graph.runtime import ledger
 from graph.runtime.pipeline import (
     ADVICE_PER_CALL,
+    CONTRAST_BATCH_AHEAD,
     GenerationFailure,
     PlanOutcome,
     Steering,
@@ -34,6 +35,7 @@ from graph.runtime.pipeline import (
     pairs_key,
     planners,
     plans_ahead,
+    summary_key,
     task_key,
     tasks_to_plan,
 )
@@ -105,15 +107,7 @@ def plan_more(config: RunConfig, res: RunResources) -> None:
         round_ = res.planning_round
         if round_ == 0:  # no advisor step in this process yet (a resumed run): it starts them
             return
-        tally = res.tally
-        wanted = _tasks_to_plan(
-            config,
-            res,
-            backlog=max(tally.backlog, len(res.in_flight.cells())) + res.planning * ADVICE_PER_CALL,
-            running=res.in_flight.running() + res.planning * ADVICE_PER_CALL,
-            accepted=tally.accepted,
-            judged=tally.judged,
-        )
+        wanted = _tasks_wanted(config, res)
         for _ in range(
             min(math.ceil(wanted / ADVICE_PER_CALL), planners(res.slots) - res.planning)
         ):
@@ -122,6 +116,20 @@ def plan_more(config: RunConfig, res: RunResources) -> None:
             if res.pool.submit(key, partial(plan_job, config, round_=round_, part=part)):
                 res.plans.append(key)
                 res.planning += 1
+
+
+def _tasks_wanted(config: RunConfig, res: RunResources) -> int:
+    """Generator tasks the run should plan now, beyond those running and being planned (with
+    ``res.plans_lock`` held)."""
+    tally = res.tally
+    return _tasks_to_plan(
+        config,
+        res,
+        backlog=max(tally.backlog, len(res.in_flight.cells())) + res.planning * ADVICE_PER_CALL,
+        running=res.in_flight.running() + res.planning * ADVICE_PER_CALL,
+        accepted=tally.accepted,
+        judged=tally.judged,
+    )
 
 
 def plan_job(config: RunConfig, *, round_: int, part: int) -> PlanOutcome:
@@ -489,9 +497,10 @@ def contrast_node(state: LoopState, runtime: Runtime[RunConfig]) -> dict[str, An
         return ledger.record_pairs(res, dict(state), _pairs(config, res, accepted))
     # (a run resumed in lock-step from one that planned ahead pairs the items left at once)
     unpaired = [*(state.get("unpaired") or []), *(state.get("round_accepted") or [])]
-    update = _record_pairs_done(config, res, state, unpaired, wait=not plans_ahead(res.slots))
-    done = update.pop("done")
-    return {**update, "unpaired": [c for c in unpaired if pairs_key(c.round) not in done]}
+    update, paired = _record_pairs_done(
+        config, res, state, unpaired, wait=not plans_ahead(res.slots)
+    )
+    return {**update, "unpaired": [c for c in unpaired if c.id not in paired]}
 
 
 def _pairs(config: RunConfig, res: RunResources, items: list[Candidate]) -> Pairs:
@@ -505,6 +514,7 @@ def _pairs(config: RunConfig, res: RunResources, items: list[Candidate]) -> Pair
             seed=_seed(config, items[0].round, 8),
             telemetry=res.telemetry,
             caps=LengthCaps.for_run(config),
+            per_call=CONTRAST_BATCH_AHEAD if plans_ahead(res.slots) else CONTRAST_BATCH,
         )
 
 
@@ -515,34 +525,40 @@ def _record_pairs_done(
     unpaired: list[Candidate],
     *,
     wait: bool,
-) -> dict[str, Any]:
-    """Start the pairs of every round with unpaired items (once; again after a resume), record
-    those done (all of them with ``wait``); ``done`` lists the rounds' pool keys recorded."""
+) -> tuple[dict[str, Any], set[str]]:
+    """Start the pairs of the unpaired items no job of this process holds yet (the round's
+    accepted items; after a resume, every item the checkpoint lists), record the jobs done (all
+    of them with ``wait``): the state update, and the ids of the items recorded."""
     res.pool.reopen()  # closed when a run of this process ended: a resume continues it
-    rounds: dict[int, list[Candidate]] = {}
-    for item in unpaired:
-        rounds.setdefault(item.round, []).append(item)
-    for round_, items in rounds.items():
-        res.pool.submit(pairs_key(round_), partial(_pairs, config, res, items))
-    keys = [pairs_key(r) for r in sorted(rounds)]
+    started = {item for items in res.pairs_jobs.values() for item in items}
+    fresh = [c for c in unpaired if c.id not in started]
+    if fresh:
+        key = pairs_key(next(res.pairs_numbers))
+        if res.pool.submit(key, partial(_pairs, config, res, fresh)):
+            res.pairs_jobs[key] = [c.id for c in fresh]
+    keys = list(res.pairs_jobs)
     done = res.pool.take_done(keys, at_least=len(keys) if wait else 0)
     projected: dict[str, Any] = dict(state)
     update: dict[str, Any] = {"pairs": {}, "usage": {}}
+    paired: set[str] = set()
     for key in keys:
         if key in done:
             recorded = ledger.record_pairs(res, projected, done[key])
             for name, add in (("pairs", add_counts), ("usage", add_usage)):
                 update[name] = add(update[name], recorded[name])
                 projected[name] = add(projected.get(name), recorded[name])
-    return {**update, "done": set(done)}
+            paired.update(res.pairs_jobs.pop(key))
+    return update, paired
 
 
 def summarizer_node(state: LoopState, runtime: Runtime[RunConfig]) -> dict[str, Any]:
     """Fold the round's accepted items into the bounded running summary (the backlog's tasks
     keep the server busy meanwhile). A run that plans ahead summarizes in the background: this
     step takes in the summary done since the last one and starts the next (the advisor calls
-    read a summary a round or two old); none once the run stops (nobody would read it: a
-    resumed run folds the items in)."""
+    read a summary a round or two old); none while the tasks planned cover the target, nor
+    once the run stops: no advisor call would read it (a run's last summary call, 4-5 s on a
+    length-proportional server, held the end of 64-slot runs for ~2 s), and a resumed run
+    folds the items in."""
     config, res = runtime.context, resources_of(runtime.context)
     if config.strategy != "data-advisor" or not config.summary or config.advisor_view != "full":
         return {}  # the baseline, and ablations: nobody reads a summary
@@ -560,9 +576,11 @@ def summarizer_node(state: LoopState, runtime: Runtime[RunConfig]) -> dict[str, 
         if key in done:
             res.summary_job, pending = None, pending[folded:]
             update = _summary_update(res, done[key])
-    if res.summary_job is None and pending and not state.get("stop_reason"):
+    with res.plans_lock:  # the tasks planned and running cover the target: no advisor call
+        advising = res.planning > 0 or _tasks_wanted(config, res) > 0  # reads a new summary
+    if res.summary_job is None and pending and advising and not state.get("stop_reason"):
         res.pool.reopen()  # closed when a run of this process ended: a resume continues it
-        key = f"summary-r{round_}"
+        key = summary_key(round_)
         job = partial(_summary, config, res, update["summary"], pending, round_, redundancy)
         if res.pool.submit(key, job):
             res.summary_job = (key, len(pending))
@@ -619,8 +637,8 @@ def finish_node(state: LoopState, runtime: Runtime[RunConfig]) -> dict[str, Any]
     config, res = runtime.context, resources_of(runtime.context)
     update: dict[str, Any] = {}
     if state.get("unpaired"):  # a run that plans ahead: every accepted item gets its pair
-        recorded = _record_pairs_done(config, res, state, state["unpaired"], wait=True)
-        update = {"pairs": recorded["pairs"], "usage": recorded["usage"], "unpaired": []}
+        recorded, _ = _record_pairs_done(config, res, state, state["unpaired"], wait=True)
+        update = {**recorded, "unpaired": []}
     if res.summary_job is not None:  # paid for: kept (items accepted since wait for a resume)
         key, folded = res.summary_job
         summarized = _summary_update(res, res.pool.take_done([key], at_least=1)[key])

@@ -7,14 +7,17 @@ import random
 import re
 import threading
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 from langchain_core.embeddings import Embeddings
 from langchain_core.vectorstores.utils import maximal_marginal_relevance
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 ITEMS = "items"
 ISSUES = "issues"
@@ -96,42 +99,64 @@ def normalize_issue(name: str) -> str:
     return normalized_text(name)
 
 
+class _ProcessCopy(Generic[T]):
+    """A value read from Chroma and the process's copy of it: read when first asked (every time
+    if ``shared``: other writers change it), kept up to date by the process's own writes, which
+    are made under ``lock``."""
+
+    def __init__(self, read: Callable[[], T], shared: bool) -> None:
+        self._read = read
+        self.shared = shared
+        self.lock = threading.Lock()
+        self._value: T | None = None
+
+    def get(self, copy: Callable[[T], R]) -> R:
+        """``copy`` of the value (read again first when shared)."""
+        with self.lock:
+            if self._value is None or self.shared:
+                self._value = self._read()
+            return copy(self._value)
+
+    def wrote(self, change: Callable[[T], None]) -> None:
+        """Apply a write just made (with ``lock`` held) to the copy, if there is one yet."""
+        if self._value is not None:
+            change(self._value)
+
+
 class _Registry:
-    """An issue or tactic registry (a Chroma collection of names) and the process's copy of its
-    rows: read when first asked (every time if ``shared``), kept up to date by the process's own
-    writes, made under ``lock``."""
+    """An issue or tactic registry: a Chroma collection of names, and the process's copy of its
+    rows (id -> (name, metadata))."""
 
     def __init__(self, collection: Any, shared: bool) -> None:
         self.collection = collection
-        self.shared = shared
-        self.lock = threading.Lock()
-        self._rows: dict[str, tuple[str, dict[str, Any]]] | None = None  # id -> (name, metadata)
+        self.copy = _ProcessCopy(self._read, shared)
+        self.lock = self.copy.lock
+
+    def _read(self) -> dict[str, tuple[str, dict[str, Any]]]:
+        got = self.collection.get(include=["documents", "metadatas"])
+        return {
+            key: (doc, dict(meta or {}))
+            for key, doc, meta in zip(got["ids"], got["documents"], got["metadatas"], strict=True)
+        }
 
     def rows(self) -> list[tuple[str, dict[str, Any]]]:
         """Every (name, metadata) of the registry."""
-        with self.lock:
-            if self._rows is None or self.shared:
-                got = self.collection.get(include=["documents", "metadatas"])
-                self._rows = {
-                    key: (doc, dict(meta or {}))
-                    for key, doc, meta in zip(
-                        got["ids"], got["documents"], got["metadatas"], strict=True
-                    )
-                }
-            return [(doc, dict(meta)) for doc, meta in self._rows.values()]
+        return self.copy.get(lambda rows: [(doc, dict(meta)) for doc, meta in rows.values()])
 
     def wrote(
         self, ids: Sequence[str], metadatas: Sequence[dict[str, Any]], names: Sequence[str] = ()
     ) -> None:
         """Record a write just made (with ``lock`` held): rows added (``names`` given; an id
         already known is kept, as Chroma's ``add`` keeps it) or metadata keys updated."""
-        if self._rows is None:
-            return
-        for k, (key, meta) in enumerate(zip(ids, metadatas, strict=True)):
-            if names and key not in self._rows:
-                self._rows[key] = (names[k], dict(meta))
-            elif not names and key in self._rows:
-                self._rows[key][1].update(meta)
+
+        def change(rows: dict[str, tuple[str, dict[str, Any]]]) -> None:
+            for k, (key, meta) in enumerate(zip(ids, metadatas, strict=True)):
+                if names and key not in rows:
+                    rows[key] = (names[k], dict(meta))
+                elif not names and key in rows:
+                    rows[key][1].update(meta)
+
+        self.copy.wrote(change)
 
 
 class Memory:
@@ -167,8 +192,7 @@ class Memory:
             client.get_or_create_collection(prefix + TACTICS, metadata=COSINE_INDEX), shared
         )
         self._count_key = f"{COUNT}:{writer}" if writer else COUNT
-        self._cells: dict[Cell, int] | None = None  # cell_counts, kept up to date by add_items
-        self._cells_lock = threading.Lock()
+        self._cells = _ProcessCopy(self._read_cells, shared)  # cell_counts
 
     def shared_collection(self, name: str) -> Any:
         """Another collection of this memory's namespace (``NAMESPACE-name``), cosine space."""
@@ -235,7 +259,7 @@ class Memory:
             }
             for item in items
         ]
-        with self._cells_lock:  # a count read meanwhile would miss or double these items
+        with self._cells.lock:  # a count read meanwhile would miss or double these items
             already = set(self._items.get(ids=keys, include=[])["ids"])
             self._items.upsert(
                 ids=keys,
@@ -244,10 +268,8 @@ class Memory:
                 metadatas=metadatas,
             )
             fresh = [m for m, key in zip(metadatas, keys, strict=True) if key not in already]
-            if source == "generated" and self._cells is not None:
-                for meta in fresh:
-                    cell = _cell_of(meta)
-                    self._cells[cell] = self._cells.get(cell, 0) + 1
+            if source == "generated":
+                self._cells.wrote(lambda cells: cells.update(_cell_of(meta) for meta in fresh))
         if source == "generated":
             counts: dict[str, int] = {}
             for meta in fresh:  # re-storing an item must not count it twice
@@ -544,12 +566,11 @@ class Memory:
     def cell_counts(self) -> dict[Cell, int]:
         """Accepted items per grid cell (hazard, issue, tactic, kind), every writer included
         (a shared memory's read each time: other workers write it)."""
-        with self._cells_lock:
-            if self._cells is None or self.writer:
-                got = self._items.get(where={"source": "generated"}, include=["metadatas"])
-                self._cells = dict(Counter(_cell_of(meta) for meta in got["metadatas"]))
-            assert self._cells is not None
-            return dict(self._cells)
+        return self._cells.get(dict)
+
+    def _read_cells(self) -> Counter[Cell]:
+        got = self._items.get(where={"source": "generated"}, include=["metadatas"])
+        return Counter(_cell_of(meta) for meta in got["metadatas"])
 
     def _bump_issues(self, counts: dict[str, int]) -> None:
         """Add accepted-item counts to issues (registering unknown ones): one read, one write."""

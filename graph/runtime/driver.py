@@ -72,13 +72,19 @@ def run(
             if restored := resources.sync_memory_with_dataset():
                 echo(f"resume: restored {restored} dataset item(s) missing from memory")
             done = snapshot.values.get("accepted", 0) >= config.target
-            if not snapshot.next and done:
+            # Ended: no step left. A step whose nodes all wrote their results before a kill,
+            # with no checkpoint after it, has no ``next`` either (LangGraph lists only nodes
+            # still to run) but still has its ``tasks``: it goes on from their writes. Taken
+            # for ended, its writes were dropped (a round's accepted items lost their pairs, or
+            # its judged candidates were judged again).
+            ended = not snapshot.next and not snapshot.tasks
+            if ended and done:
                 echo(f"run already complete: {snapshot.values['accepted']} items in {config.out}")
                 return EXIT_OK
             if reason := cost_stop(snapshot.values, config, prices):  # spend nothing past it
                 echo(_budget_error(reason, snapshot.values, config, ""))
                 return EXIT_BUDGET
-            if not snapshot.next:
+            if ended:
                 graph.update_state(
                     {"configurable": THREAD},
                     {"stop_reason": None, "strategy": config.strategy},

@@ -38,6 +38,7 @@ def record_advice(
             }
             for p in planned
         ],
+        group=round_,
     )
 
 
@@ -117,7 +118,9 @@ def settle_round(
         [r.model_dump() for r in rows], [report.vectors[r.id] for r in rows] if rows else []
     )
     res.run_dir.write_group(
-        REJECTED, [r.model_copy(update={"round": round_, "step": "critic"}) for r in rejected]
+        REJECTED,
+        [r.model_copy(update={"round": round_, "step": "critic"}) for r in rejected],
+        group=(round_, "critic"),
     )
     reasons = Counter(r.reason for r in rejected)
     judged = Counter(c.tactic for c in candidates)

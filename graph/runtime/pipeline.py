@@ -60,6 +60,12 @@ SLOTS_PER_PLANNER = 2
 # round at 64 slots (the contrast and summarizer calls are long answers), and the run's last
 # items waited for two or three such rounds.
 ROUND_JOBS_IN_BACKGROUND = 4
+# Requests per contrast call when a run plans ahead (lock-step: ``agents.contrast.CONTRAST_BATCH``,
+# 8). A call of 8 pairs took 4.3 s on a length-proportional server and the run's end waited for
+# the pairs of its last items; split in 2s, 1.3 s (64 slots, target 640, one profile run: 88-89%
+# -> 90% busy, 1.4% more input tokens; the decoding is the same). Not 1: a call per item adds the
+# client's cost of a request (~20 ms of CPU) for every pair.
+CONTRAST_BATCH_AHEAD = 2
 # Until the run has judged this many candidates, its acceptance rate is not estimated.
 MIN_JUDGED_FOR_RATE = 8
 # The acceptance rate assumed before that, and the floor of the estimate (a run planning for a
@@ -231,9 +237,18 @@ def task_key(round_: int, branch: int) -> str:
     return f"r{round_}-b{branch}"
 
 
-def pairs_key(round_: int) -> str:
-    """The pool key of the preference pairs of the items a round accepted."""
-    return f"pairs-r{round_}"
+def pairs_key(number: int) -> str:
+    """The pool key of the ``number``-th contrast job of a process (``RunResources.pairs_jobs``:
+    a round's accepted items, or the items a resumed run found unpaired). Not keyed by the
+    items' round: a task planned in round r is judged in round r or later, and a key per task
+    round made a later round's items wait on, then be recorded with, a job that did not hold
+    them (they ended without a pair)."""
+    return f"pairs-{number}"
+
+
+def summary_key(round_: int) -> str:
+    """The pool key of the summary started at a round's summarizer step."""
+    return f"summary-r{round_}"
 
 
 class WorkPool:

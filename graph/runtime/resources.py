@@ -105,6 +105,11 @@ class RunResources:
     summary_job: tuple[str, int] | None = None
     """The background summarizer call of a run that plans ahead: its pool key and how many of
     the state's ``unsummarized`` items it folds in."""
+    pairs_jobs: dict[str, list[str]] = field(default_factory=dict)
+    """The background contrast jobs of a run that plans ahead: pool key -> ids of the items
+    each pairs (jobs of this process, not yet recorded)."""
+    pairs_numbers: Iterator[int] = field(default_factory=itertools.count)
+    """Numbers the pool keys of contrast jobs (``pairs_key``)."""
 
     def stop_background(self) -> None:
         """Stop the generator tasks and advisor calls planned ahead (the run ends or stops)."""
@@ -112,6 +117,7 @@ class RunResources:
         with self.plans_lock:
             self.plans, self.planning = [], 0
         self.summary_job = None
+        self.pairs_jobs = {}
         self.in_flight = InFlight()
         self.leases.release_all()
 

@@ -45,11 +45,13 @@ def _rejected_group(row: dict[str, Any]) -> Hashable:
 
 
 # What one step of one round writes to a side log: a re-run of that step replaces the group.
+# A preference pair is its item's (one per accepted item): a contrast job of a run that plans
+# ahead pairs items of several rounds, and a round's items are paired by several jobs.
 GROUP_OF: dict[str, Callable[[dict[str, Any]], Hashable]] = {
     ROUNDS: lambda row: row.get("round"),
     SUMMARIES: lambda row: row.get("round"),
     ADVICE: lambda row: row.get("round"),
-    PAIRS: lambda row: row.get("round"),
+    PAIRS: lambda row: row.get("id"),
     REJECTED: _rejected_group,
 }
 
@@ -116,28 +118,37 @@ class RunDirectory:
             self._append_lines(name, lines)
         return len(lines)
 
-    def write_group(self, name: str, rows: Iterable[BaseModel | dict[str, Any]]) -> int:
+    def write_group(
+        self,
+        name: str,
+        rows: Iterable[BaseModel | dict[str, Any]],
+        group: Hashable | None = None,
+    ) -> int:
         """Write one step's rows to a side log, replacing rows an earlier attempt wrote for it.
 
-        All ``rows`` belong to one group (``GROUP_OF[name]``: a round, or a round and step). The
-        first attempt appends; a re-run after a crash rewrites the file without the old group
-        (atomically) and appends the new rows, so no line is ever doubled.
+        The step's groups (``GROUP_OF[name]``: a round, a round and step, an item) are its rows'
+        and ``group``. The first attempt appends; a re-run after a crash rewrites the file
+        without those groups (atomically) and appends the new rows, so no line is ever doubled.
+        Give ``group`` when a step may write no row: a re-run of a plan-ahead round can collect
+        other tasks than its killed attempt, and one that rejects none must still drop the rows
+        the attempt wrote (their candidates are judged again in a later round).
         """
         dumped = [json.loads(_json_line(row)) for row in rows]
-        if not dumped:
-            return 0
         group_of = GROUP_OF[name]
-        group = group_of(dumped[0])
+        groups = {group_of(row) for row in dumped} | ({group} if group is not None else set())
+        if not groups:
+            return 0
         with self._lock:
             seen = self._groups.get(name)
             if seen is None:
                 seen = {group_of(row) for row in self.read_jsonl(name)}
                 self._groups[name] = seen
-            if group in seen:
-                kept = [row for row in self.read_jsonl(name) if group_of(row) != group]
+            if groups & seen:
+                kept = [row for row in self.read_jsonl(name) if group_of(row) not in groups]
                 write_atomically(self.file(name), "".join(_json_line(row) for row in kept))
-            self._append_lines(name, [_json_line(row) for row in dumped])
-            seen.add(group)
+            if dumped:
+                self._append_lines(name, [_json_line(row) for row in dumped])
+            seen.update(groups)
         return len(dumped)
 
     def _append_lines(self, name: str, lines: list[str]) -> None:

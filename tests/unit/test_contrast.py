@@ -92,6 +92,16 @@ def test_each_accepted_item_gets_one_pair_from_its_repair_or_one_contrast_call_p
     assert Counter(p.pair_type for p in made.pairs)["unhelpful_refusal"] == CONTRAST_BATCH + 1
 
 
+def test_a_smaller_batch_writes_the_same_pairs_in_more_calls():
+    items = [candidate(n) for n in range(5)]
+    model = FakeMessagesListChatModel(
+        responses=[replies(PREACHY, PREACHY), replies(PREACHY, PREACHY), replies(PREACHY)]
+    )
+    made = make_pairs(model, items, concurrency=1, per_call=2)
+    assert made.calls == 3 and not made.missing
+    assert sorted(p.id for p in made.pairs) == [c.id for c in items]
+
+
 @pytest.mark.parametrize(
     ("kind", "contrast", "why"),
     [

@@ -35,8 +35,8 @@ def test_a_step_replayed_after_a_crash_writes_no_line_twice(tmp_path, monkeypatc
     original = RunDirectory.write_group
     seen = Counter()
 
-    def write_then_crash(self, file_name, group_rows):
-        written = original(self, file_name, group_rows)
+    def write_then_crash(self, file_name, group_rows, group=None):
+        written = original(self, file_name, group_rows, group)
         seen[file_name] += bool(group_rows)  # the nth write that wrote something
         if file_name == name and seen[file_name] == nth:
             raise Crash(f"killed after writing {file_name}")

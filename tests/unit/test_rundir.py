@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from agents.errors import UserError
-from graph.runtime.rundir import RunDirectory
+from graph.runtime.rundir import ADVICE, PAIRS, REJECTED, RunDirectory
 
 
 def test_repair_drops_only_a_partial_last_line(tmp_path):
@@ -43,3 +43,29 @@ def test_write_json_replaces_atomically(tmp_path):
     run.write_json("stats.json", {"accepted": 2})
     assert (tmp_path / "stats.json").read_text().strip().endswith("}")
     assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_pairs_written_by_several_jobs_for_one_round_all_stay_and_a_rewrite_replaces_its_own(
+    tmp_path,
+):
+    run_dir = RunDirectory(tmp_path)
+    pair = {"round": 2, "pair_type": "unhelpful_refusal", "rejected": "No.", "source": "contrast"}
+    run_dir.write_group(PAIRS, [pair | {"id": "a"}, pair | {"id": "b"}])
+    run_dir.write_group(PAIRS, [pair | {"id": "c"}])  # a later job, items of the same round
+    run_dir.write_group(PAIRS, [pair | {"id": "b", "rejected": "Again."}])  # replayed on resume
+    written = {row["id"]: row["rejected"] for row in run_dir.read_jsonl(PAIRS)}
+    assert written == {"a": "No.", "b": "Again.", "c": "No."}
+    assert len(run_dir.read_jsonl(PAIRS)) == 3
+
+
+def test_a_replayed_step_that_writes_no_row_still_drops_what_its_first_attempt_wrote(tmp_path):
+    run_dir = RunDirectory(tmp_path)
+    rejected = {"candidate": None, "reason": "irrelevant", "layer": "relevance", "detail": ""}
+    run_dir.write_group(REJECTED, [rejected | {"round": 1, "step": "critic"}])
+    run_dir.write_group(REJECTED, [rejected | {"round": 2, "step": "critic"}])
+    replay = RunDirectory(tmp_path)  # the resumed process: its round 1 rejects nothing
+    assert replay.write_group(REJECTED, [], group=(1, "critic")) == 0
+    assert [row["round"] for row in replay.read_jsonl(REJECTED)] == [2]
+    assert not (tmp_path / "advice.jsonl").exists()
+    replay.write_group(ADVICE, [], group=1)  # nothing to drop, no file made
+    assert not (tmp_path / "advice.jsonl").exists()
