@@ -238,11 +238,9 @@ def task_key(round_: int, branch: int) -> str:
 
 
 def pairs_key(number: int) -> str:
-    """The pool key of the ``number``-th contrast job of a process (``RunResources.pairs_jobs``:
-    a round's accepted items, or the items a resumed run found unpaired). Not keyed by the
-    items' round: a task planned in round r is judged in round r or later, and a key per task
-    round made a later round's items wait on, then be recorded with, a job that did not hold
-    them (they ended without a pair)."""
+    """The pool key of the ``number``-th contrast job of a process (``RunResources.pairs_jobs``
+    holds the ids of the items each pairs: a round's accepted items, or every item a resumed
+    run found unpaired, whatever rounds accepted them)."""
     return f"pairs-{number}"
 
 

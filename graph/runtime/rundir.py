@@ -45,8 +45,8 @@ def _rejected_group(row: dict[str, Any]) -> Hashable:
 
 
 # What one step of one round writes to a side log: a re-run of that step replaces the group.
-# A preference pair is its item's (one per accepted item): a contrast job of a run that plans
-# ahead pairs items of several rounds, and a round's items are paired by several jobs.
+# A preference pair is its item's (one per accepted item): the contrast job of a resumed run that
+# planned ahead pairs the items of several rounds at once.
 GROUP_OF: dict[str, Callable[[dict[str, Any]], Hashable]] = {
     ROUNDS: lambda row: row.get("round"),
     SUMMARIES: lambda row: row.get("round"),
@@ -129,9 +129,9 @@ class RunDirectory:
         The step's groups (``GROUP_OF[name]``: a round, a round and step, an item) are its rows'
         and ``group``. The first attempt appends; a re-run after a crash rewrites the file
         without those groups (atomically) and appends the new rows, so no line is ever doubled.
-        Give ``group`` when a step may write no row: a re-run of a plan-ahead round can collect
-        other tasks than its killed attempt, and one that rejects none must still drop the rows
-        the attempt wrote (their candidates are judged again in a later round).
+        Give ``group`` when a step may write no row: a re-run that writes none must still drop
+        what its killed attempt wrote (an advisor step that plans ahead takes the advisor calls
+        done by then, which its re-run may not find done yet).
         """
         dumped = [json.loads(_json_line(row)) for row in rows]
         group_of = GROUP_OF[name]
