@@ -290,9 +290,9 @@ def _resolve_advice(
     resolutions = memory.resolve_issues(
         [(i.safety_issue, i.instruction) for i in proposed], hazards
     )
-    known = list(memory.tactic_descriptions())
+    described = memory.tactic_descriptions()
     tactics = memory.resolve_tactics(
-        [known_tactic(canonical_tactic(i.tactic), known) for i in proposed]
+        [known_tactic(canonical_tactic(i.tactic), list(described), described) for i in proposed]
     )
     known_hazards = memory.issue_hazards()
     planned: list[PlannedAdvice] = []

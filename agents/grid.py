@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from agents.issue_names import normalize_issue_name
@@ -77,7 +77,9 @@ def canonical_tactic(raw: str) -> str:
     return normalize_issue_name(raw or "") or DEFAULT_TACTIC
 
 
-def known_tactic(proposed: str, known: Sequence[str]) -> str:
+def known_tactic(
+    proposed: str, known: Sequence[str], descriptions: Mapping[str, str] | None = None
+) -> str:
     """The known tactic a proposed name spells out in other words, else ``proposed`` unchanged.
 
     Capable models name a tactic in their own words ("Role-play / fiction framing", "Urgency &
@@ -85,6 +87,9 @@ def known_tactic(proposed: str, known: Sequence[str]) -> str:
     below the merge threshold (all-MiniLM-L6-v2: 0.62-0.77 for those). A known tactic is meant when
     the proposal holds all of its words, or two of them (words compared by their first
     ``TACTIC_STEM`` letters, so "continuing" meets "continuation"); the most shared words win.
+    Failing that, one whose description (``descriptions``) holds every word of a proposal of two
+    words or more: "thought experiment" is "hypothetical" ("Poses the request as a thought
+    experiment or a what-if question"), "code words" is "euphemism or coded words".
     """
     words = _stems(proposed)
     best, shared = proposed, 0
@@ -93,7 +98,12 @@ def known_tactic(proposed: str, known: Sequence[str]) -> str:
         common = len(words & theirs)
         if theirs and (theirs <= words or common >= 2) and common > shared:
             best, shared = name, common
-    return best
+    if shared or len(words) < 2 or not descriptions:
+        return best
+    described = [
+        name for name in sorted(known, key=len) if words <= _stems(descriptions.get(name, ""))
+    ]
+    return described[0] if len(described) == 1 else proposed
 
 
 def _stems(name: str) -> frozenset[str]:

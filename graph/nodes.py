@@ -26,6 +26,7 @@ from graph.runtime import ledger
 from graph.runtime.pipeline import (
     ADVICE_PER_CALL,
     CONTRAST_BATCH_AHEAD,
+    IDLE_ADVICE_PER_CALL,
     GenerationFailure,
     PlanOutcome,
     Steering,
@@ -40,7 +41,7 @@ from graph.runtime.pipeline import (
     tasks_to_plan,
 )
 from graph.runtime.resources import RunResources, resources_of
-from graph.runtime.sharing import claim_plan, claims
+from graph.runtime.sharing import claim_plan, claims, filled_since
 from graph.state import GenerationTask, LoopState, add_counts, add_usage
 from memory.coverage import CoverageStats, coverage_stats
 from memory.store import Cell
@@ -108,12 +109,13 @@ def plan_more(config: RunConfig, res: RunResources) -> None:
         if round_ == 0:  # no advisor step in this process yet (a resumed run): it starts them
             return
         wanted = _tasks_wanted(config, res)
-        for _ in range(
-            min(math.ceil(wanted / ADVICE_PER_CALL), planners(res.slots) - res.planning)
-        ):
+        idle = not res.planning and not res.in_flight.cells()
+        count = IDLE_ADVICE_PER_CALL if idle else ADVICE_PER_CALL
+        for _ in range(min(math.ceil(wanted / count), planners(res.slots) - res.planning)):
             part = next(res.plan_parts)
             key = f"plan-r{round_}-p{part}"
-            if res.pool.submit(key, partial(plan_job, config, round_=round_, part=part)):
+            job = partial(plan_job, config, round_=round_, part=part, count=count)
+            if res.pool.submit(key, job):
                 res.plans.append(key)
                 res.planning += 1
 
@@ -132,10 +134,13 @@ def _tasks_wanted(config: RunConfig, res: RunResources) -> int:
     )
 
 
-def plan_job(config: RunConfig, *, round_: int, part: int) -> PlanOutcome:
+def plan_job(
+    config: RunConfig, *, round_: int, part: int, count: int = ADVICE_PER_CALL
+) -> PlanOutcome:
     """One advisor call of a run that plans ahead, on a pool thread: coverage as memory holds it
     now with every task in flight counted, its tasks started the moment it returns; then more
-    advisor calls if the backlog needs them."""
+    advisor calls if the backlog needs them. Its ``count`` tasks are numbered from
+    ``part * ADVICE_PER_CALL`` (``count`` is at most that)."""
     res = resources_of(config)
     with foreground_requests():  # the backlog waits for it
         outcome = _plan(
@@ -144,7 +149,8 @@ def plan_job(config: RunConfig, *, round_: int, part: int) -> PlanOutcome:
             res.steering or Steering("", {}, {}, 0.0),
             round_=round_,
             part=part,
-            count=ADVICE_PER_CALL,
+            count=count,
+            first=part * ADVICE_PER_CALL,
             in_flight=res.in_flight.cells(),
             gaps=part % planners(res.slots),  # calls running side by side see other gaps
         )
@@ -192,21 +198,26 @@ def _plan(
     count: int,
     in_flight: list[Cell],
     gaps: int = 0,
+    first: int | None = None,
 ) -> PlanOutcome:
     """One advisor call for ``count`` items, shown slice ``gaps`` of the gaps
-    (``coverage_stats(part=)``); its tasks are numbered from ``part * count`` in ``round_``.
+    (``coverage_stats(part=)``); its tasks are numbered from ``first`` (default ``part * count``)
+    in ``round_``.
 
     In a shared memory the other workers' live leases count as tasks in flight, advice they
-    already claimed is planned again (``graph.runtime.sharing``), and the tasks are leased."""
+    already claimed, or on a cell another worker filled meanwhile, is planned again
+    (``graph.runtime.sharing``), and the tasks are leased."""
     in_flight = [*in_flight, *(lease.cell for lease in res.leases.others())]
+    before = res.memory.cell_counts() if res.leases.shared else {}
     advise = partial(_advise, config, res, steering, round_=round_, part=part, gaps=gaps)
     plan, coverage = advise(count=count, in_flight=in_flight)
     plan, provisional = claim_plan(
         res.leases,
         plan,
         lambda again, kept: advise(count=again, in_flight=in_flight + kept, retry=1)[0],
+        lambda: filled_since(before, res.memory.cell_counts()),
     )
-    tasks = _tasks(plan.planned, round_, first=part * count)
+    tasks = _tasks(plan.planned, round_, first=part * count if first is None else first)
     res.leases.publish(
         claims([task_key(t["round"], t["branch"]) for t in tasks], [t["planned"] for t in tasks]),
         replacing=provisional,

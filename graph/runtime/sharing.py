@@ -9,6 +9,12 @@ kept advice counted as in flight. Bounded: the second call's claimed items are d
 even when that leaves nothing to generate (a round with fewer tasks, or none, costs less than a
 cell two workers write at once: measured, letting the last advice stand then had two workers of
 the same seed write the same 4 cells in their first round).
+
+A lease is released once its items are in memory, so an advisor call that read coverage before
+another worker's item was stored, and returns after its lease was released, sees that cell
+nowhere: advice on a cell that was empty when the call read coverage and holds an item when it
+returns (``filled_since``, read after the leases) is dropped the same way (seen once: 3 workers,
+seed 1, target 60, two workers accepted one cell in their tenth rounds).
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ from collections.abc import Callable, Sequence
 
 from agents.advisor import RoundPlan
 from agents.schemas import PlannedAdvice
-from memory.leases import Claim, Leases
+from memory.leases import Claim, Leases, cell_key
 from memory.store import Cell
 
 CLAIMED = "claimed_by_another_worker"
@@ -38,27 +44,52 @@ def advice_text(planned: PlannedAdvice) -> str:
     return f"{planned.advice.safety_issue}: {planned.advice.instruction}"
 
 
-def claim(leases: Leases, planned: Sequence[PlannedAdvice], ids: list[str]) -> list[PlannedAdvice]:
-    """The advice items this worker could claim (``Leases.contest``); their provisional claims'
-    ids are added to ``ids``."""
+def filled_since(before: dict[Cell, int], now: dict[Cell, int]) -> set[Cell]:
+    """The cells (``cell_key``) empty in the memory's ``before`` counts and holding items ``now``."""
+    return {cell_key(cell) for cell, items in now.items() if items and not before.get(cell)}
+
+
+def claim(
+    leases: Leases,
+    planned: Sequence[PlannedAdvice],
+    ids: list[str],
+    filled: Callable[[], set[Cell]] = set,
+) -> list[PlannedAdvice]:
+    """The advice items this worker could claim (``Leases.contest``, and not on a cell in
+    ``filled()``, read after the leases); their provisional claims' ids are added to ``ids``."""
     free, provisional = leases.contest(
         [advice_cell(p) for p in planned], [advice_text(p) for p in planned]
     )
-    ids.extend(provisional)
-    return [p for p, ok in zip(planned, free, strict=True) if ok]
+    taken = filled()
+    claimed = iter(provisional)  # one per free item, in order
+    kept: list[PlannedAdvice] = []
+    for item, ok in zip(planned, free, strict=True):
+        if not ok:
+            continue
+        held = next(claimed)
+        if cell_key(advice_cell(item)) in taken:
+            leases.publish([], replacing=[held])
+        else:
+            kept.append(item)
+            ids.append(held)
+    return kept
 
 
 def claim_plan(
-    leases: Leases, plan: RoundPlan, replan: Callable[[int, list[Cell]], RoundPlan]
+    leases: Leases,
+    plan: RoundPlan,
+    replan: Callable[[int, list[Cell]], RoundPlan],
+    filled: Callable[[], set[Cell]] = set,
 ) -> tuple[RoundPlan, list[str]]:
-    """``plan`` without the advice other workers have claimed, topped up by ``replan(count,
-    kept cells)`` (at most ``REPLANS`` more advisor calls); and the ids of the provisional
-    claims its advice holds (``Leases.publish(replacing=)``)."""
+    """``plan`` without the advice other workers have claimed, or whose cell was ``filled()``
+    while it was planned, topped up by ``replan(count, kept cells)`` (at most ``REPLANS`` more
+    advisor calls); and the ids of the provisional claims its advice holds
+    (``Leases.publish(replacing=)``)."""
     ids: list[str] = []
     if not leases.shared or not plan.planned:
         return plan, ids
     discarded, usage = Counter(plan.discarded), plan.usage
-    kept = claim(leases, plan.planned, ids)
+    kept = claim(leases, plan.planned, ids, filled)
     dropped = len(plan.planned) - len(kept)
     for _ in range(REPLANS):
         if not dropped:
@@ -67,7 +98,7 @@ def claim_plan(
         again = replan(dropped, [advice_cell(p) for p in kept])
         usage.merge(again.usage)
         discarded.update(again.discarded)
-        fresh = claim(leases, again.planned, ids)
+        fresh = claim(leases, again.planned, ids, filled)
         kept, dropped = kept + fresh, len(again.planned) - len(fresh)
     discarded[CLAIMED] += dropped
     return RoundPlan(kept, dict(+discarded), usage, plan.error), ids

@@ -252,3 +252,22 @@ def test_a_tactic_named_in_other_words_is_the_known_tactic(proposed, known):
 @pytest.mark.parametrize("proposed", ["Thought experiment", "guilt-tripping", "many-shot priming"])
 def test_a_tactic_sharing_at_most_one_word_stays_new(proposed):
     assert known_tactic(canonical_tactic(proposed), DEFAULT_TACTICS) == canonical_tactic(proposed)
+
+
+DESCRIBED = {row["name"]: row["description"] for row in read_jsonl(default_path("tactics.jsonl"))}
+
+
+@pytest.mark.parametrize(
+    ("proposed", "known"),
+    [
+        ("Thought experiment", "hypothetical"),
+        ("Code words", "euphemism or coded words"),
+        ("Third person (a relative)", "asking for a friend"),
+        ("Special mode: ignore the rules", "instruction override"),
+        ("guilt-tripping", "guilt-tripping"),  # one word of a description is not enough
+        ("many-shot priming", "many-shot priming"),  # in no description
+        ("harmful request", "harmful request"),  # no one description holds both words
+    ],
+)
+def test_a_tactic_spelled_out_by_a_known_tactics_description_is_that_tactic(proposed, known):
+    assert known_tactic(canonical_tactic(proposed), DEFAULT_TACTICS, DESCRIBED) == known

@@ -19,7 +19,7 @@ from graph.context import RunConfig
 from graph.nodes import _new_of_other_workers, _plan
 from graph.runtime.pipeline import Steering
 from graph.runtime.resources import RunInputs
-from graph.runtime.sharing import CLAIMED, claim_plan
+from graph.runtime.sharing import CLAIMED, claim_plan, filled_since
 from memory.coverage import coverage_stats
 from memory.leases import Claim, Leases
 from memory.store import Memory
@@ -171,6 +171,33 @@ def test_claimed_advice_is_planned_again_once(workers) -> None:
     assert again.planned == [] and ids == []
     assert again.discarded == {CLAIMED: 2}
     assert claim_plan(Leases.private(), first, replan) == (first, [])
+
+
+def test_advice_on_a_cell_filled_while_it_was_planned_is_planned_again(workers) -> None:
+    """Another worker stored an item and released its lease during the advisor call: no lease
+    says so, memory does (the cell was empty when the call read coverage)."""
+    clock = Clock()
+    alice = Leases(workers("alice"), clock=clock)
+    bob = Leases(workers("bob"), clock=clock)
+    filled = ("Fraud", "Tax Evasion", "pretext", "harmful")  # as memory stored it
+    assert filled_since({}, {filled: 1}) == {("fraud", "tax evasion", "pretext", "harmful")}
+    assert filled_since({filled: 1}, {filled: 2}) == set()  # a gap no more: not "filled" now
+    first = RoundPlan(
+        [_planned("online scams", "a fake lottery win"), _planned("tax evasion", "hide income")],
+        {},
+        Usage(),
+        None,
+    )
+
+    def replan(count: int, kept: list) -> RoundPlan:
+        return RoundPlan([_planned("romance scams", "a widow's new friend")], {}, Usage(), None)
+
+    plan, provisional = claim_plan(bob, first, replan, lambda: filled_since({}, {filled: 1}))
+    assert [p.advice.safety_issue for p in plan.planned] == ["online scams", "romance scams"]
+    assert plan.discarded == {CLAIMED: 1}
+    # the dropped item's provisional claim is gone: only the kept two are seen
+    assert len(provisional) == 2
+    assert sorted(lease.cell[1] for lease in alice.others()) == ["online scams", "romance scams"]
 
 
 def test_of_two_workers_claiming_one_cell_the_later_gives_it_up(workers) -> None:

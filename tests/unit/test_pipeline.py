@@ -116,14 +116,14 @@ def test_tasks_done_and_waiting_for_a_round_leave_their_slot_to_new_tasks():
 
 
 def test_tasks_to_plan_stops_planning_what_the_target_cannot_use():
-    # 10 items left at 50% acceptance: 20 tasks, and a margin of 3 sd (3 x sqrt(10 x 0.5)): 34
-    assert END_MARGIN_SD == 3.0
-    assert plan(remaining=10) == 34
-    # at 90%, 10 items need 15 tasks with the margin; 5 are planned already
-    assert plan(remaining=10, rate=0.9, backlog=5, running=5) == 10
+    # 10 items left at 50% acceptance: 20 tasks, and a margin of 5 sd (5 x sqrt(10 x 0.5)): 43
+    assert END_MARGIN_SD == 5.0
+    assert plan(remaining=10) == 43
+    # at 90%, 10 items need 17 tasks with the margin; 5 are planned already
+    assert plan(remaining=10, rate=0.9, backlog=5, running=5) == 12
     # two candidates per task halve it; the floor on the rate bounds it
-    assert plan(remaining=10, candidates_per_advice=2) == 17
-    assert plan(remaining=10, rate=0.01) == 48  # at the 20% floor: 93 tasks, over the lookahead
+    assert plan(remaining=10, candidates_per_advice=2) == 22
+    assert plan(remaining=10, rate=0.01) == 48  # at the 20% floor: 121 tasks, over the lookahead
     assert plan(remaining=0) == 0
     assert plan(remaining=1, advice_per_round=4, slots=1) == 4  # a round's advice at least
 

@@ -242,3 +242,26 @@ def test_a_run_that_planned_ahead_continues_in_lock_step_with_its_items_left_to_
     stats = json.loads((out / "stats.json").read_text())
     without = sum(stats["preference"]["items_without_pair"].values())
     assert len(rows) == 10 and len(read_jsonl(out / "pairs.jsonl")) + without == 10
+
+
+def test_advisor_calls_ask_one_item_while_nothing_is_in_flight(tmp_path, monkeypatch):
+    import graph.nodes as nodes
+
+    calls: list[tuple[int, int, int, bool]] = []  # (round, count, first task number, idle)
+    real_plan = nodes._plan
+
+    def recording_plan(config, res, steering, **kw):
+        idle = not res.in_flight.cells()
+        outcome = real_plan(config, res, steering, **kw)
+        calls.append((kw["round_"], kw["count"], kw["first"], idle))
+        return outcome
+
+    monkeypatch.setattr(nodes, "_plan", recording_plan)
+    out = tmp_path / "run"
+    assert scripted_main(["--target", "12", "--out", str(out), *FAKE, "--concurrency", "8"]) == 0
+    first_wave = [c for c in calls if c[0] == 1 and c[3]]
+    assert first_wave and {c[1] for c in first_wave} == {nodes.IDLE_ADVICE_PER_CALL} == {1}
+    assert any(c[1] == nodes.ADVICE_PER_CALL for c in calls)  # later calls: 2 items
+    # task numbers stay distinct whatever a call's size: each call numbers from part x 2
+    firsts = [(c[0], c[2]) for c in calls]
+    assert len(firsts) == len(set(firsts))
