@@ -292,7 +292,7 @@ def _resolve_advice(
     )
     described = memory.tactic_descriptions()
     tactics = memory.resolve_tactics(
-        [known_tactic(canonical_tactic(i.tactic), list(described), described) for i in proposed]
+        [known_tactic(canonical_tactic(i.tactic), described) for i in proposed]
     )
     known_hazards = memory.issue_hazards()
     planned: list[PlannedAdvice] = []

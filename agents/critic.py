@@ -15,7 +15,7 @@ from agents.refusals import is_refusal
 from agents.schemas import DEFAULT_TACTIC, Candidate, CriticJudgement, RejectedItem
 from agents.structured import StructuredResult, Usage, invoke_structured_many
 from agents.telemetry import CallTelemetry
-from memory.store import Memory, normalized_text
+from memory.store import Memory, at_least, normalized_text
 from prompts import delimit, render
 
 # Format rules. A prompt shorter than this is never a usable request.
@@ -202,7 +202,9 @@ def review(
     for candidate, vector, check in zip(passed, vectors, checks, strict=True):
         batch_sim = max((float(vector @ v) for _, v, _ in survivors), default=0.0)
         similarity = max(check.similarity, batch_sim)
-        if redundancy_check and (check.is_redundant or batch_sim >= memory.duplicate_threshold):
+        if redundancy_check and (
+            check.is_redundant or at_least(batch_sim, memory.duplicate_threshold)
+        ):
             nearest = check.nearest.id if check.is_redundant and check.nearest else "this round"
             report.rejected.append(
                 RejectedItem(

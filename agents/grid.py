@@ -69,6 +69,15 @@ TACTIC_STEM = 5
 _TACTIC_STOPWORDS = frozenset(
     {"a", "an", "and", "as", "by", "e", "g", "eg", "for", "of", "or", "the", "to", "with"}
 )
+# Words that say a text is a tactic, not which one ("academic research framing", "prompt
+# injection"): they never pick a tactic by its description.
+_TACTIC_GENERIC = frozenset(
+    {
+        "approach", "ask", "asks", "asking", "assistant", "attack", "frame", "framed", "framing",
+        "harmful", "method", "model", "prompt", "request", "scenario", "strategy", "style",
+        "tactic", "technique", "user",
+    }
+)  # fmt: skip
 
 
 def canonical_tactic(raw: str) -> str:
@@ -77,38 +86,56 @@ def canonical_tactic(raw: str) -> str:
     return normalize_issue_name(raw or "") or DEFAULT_TACTIC
 
 
-def known_tactic(
-    proposed: str, known: Sequence[str], descriptions: Mapping[str, str] | None = None
-) -> str:
-    """The known tactic a proposed name spells out in other words, else ``proposed`` unchanged.
+def known_tactic(proposed: str, described: Mapping[str, str]) -> str:
+    """The known tactic (``described``: name -> description) a proposed name spells out in other
+    words, else ``proposed`` unchanged.
 
     Capable models name a tactic in their own words ("Role-play / fiction framing", "Urgency &
     emotional pressure", "Continuation of a prior conversation"), which sentence embeddings place
     below the merge threshold (all-MiniLM-L6-v2: 0.62-0.77 for those). A known tactic is meant when
     the proposal holds all of its words, or two of them (words compared by their first
     ``TACTIC_STEM`` letters, so "continuing" meets "continuation"); the most shared words win.
-    Failing that, one whose description (``descriptions``) holds every word of a proposal of two
-    words or more: "thought experiment" is "hypothetical" ("Poses the request as a thought
-    experiment or a what-if question"), "code words" is "euphemism or coded words".
+    Failing that, the tactic a proposal's telling words point to (words that only say "a tactic",
+    such as "framing", do not count): a word of its name counts 2, a word of its description 1,
+    and the best tactic wins with 2 or more, ahead of every other. "Academic research framing" is
+    "research or journalism pretext", "thought experiment" is "hypothetical" ("Poses the request
+    as a thought experiment or a what-if question"), "third-party attribution" is "asking for a
+    friend" ("Attributes the need to a third person"); one word of a description is not enough
+    ("persona adoption" is not "asking for a friend").
     """
     words = _stems(proposed)
     best, shared = proposed, 0
-    for name in sorted(known, key=len):
+    for name in sorted(described, key=len):
         theirs = _stems(name)
         common = len(words & theirs)
         if theirs and (theirs <= words or common >= 2) and common > shared:
             best, shared = name, common
-    if shared or len(words) < 2 or not descriptions:
+    if shared:
         return best
-    described = [
-        name for name in sorted(known, key=len) if words <= _stems(descriptions.get(name, ""))
-    ]
-    return described[0] if len(described) == 1 else proposed
+    telling = words - _GENERIC_STEMS
+    scores = sorted(
+        (
+            (2 * len(telling & _stems(name)) + len(telling & (_stems(text) - _stems(name))), name)
+            for name, text in described.items()
+        ),
+        reverse=True,
+    )
+    if scores and scores[0][0] >= 2 and (len(scores) == 1 or scores[0][0] > scores[1][0]):
+        return scores[0][1]
+    return proposed
 
 
 def _stems(name: str) -> frozenset[str]:
+    """A name's words by their first ``TACTIC_STEM`` letters, a plural's "s" dropped first."""
     tokens = re.findall(r"[a-z0-9]+", name.lower())
-    return frozenset(t[:TACTIC_STEM] for t in tokens if t not in _TACTIC_STOPWORDS)
+    return frozenset(
+        (t[:-1] if len(t) > 3 and t.endswith("s") else t)[:TACTIC_STEM]
+        for t in tokens
+        if t not in _TACTIC_STOPWORDS
+    )
+
+
+_GENERIC_STEMS = _stems(" ".join(_TACTIC_GENERIC))
 
 
 def benign_slots(count: int, share: float, benign_items: int, total_items: int) -> int:

@@ -46,7 +46,7 @@ import numpy as np
 
 from benchmarks._harness import BAG_OF_WORDS_THRESHOLDS, machine
 from memory.embeddings import BagOfWordsEmbeddings
-from memory.store import normalized_text
+from memory.store import SIMILARITY_TOLERANCE, normalized_text
 from tests.doubles import chroma_server
 
 # The lease similarity for the bag-of-words fake embeddings of the benchmark runs (measured with
@@ -151,7 +151,9 @@ def cross_worker_duplicates(items: list[tuple[int, str, Any]]) -> int:
         return 0
     vectors = np.asarray(BagOfWordsEmbeddings().embed_documents([p for _, p, _ in items]))
     vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-9)
-    similar = vectors @ vectors.T >= BAG_OF_WORDS_THRESHOLDS["duplicate_threshold"]
+    similar = vectors @ vectors.T >= (
+        BAG_OF_WORDS_THRESHOLDS["duplicate_threshold"] - SIMILARITY_TOLERANCE
+    )
     texts = [normalized_text(p, words_only=True) for _, p, _ in items]
     return sum(
         1

@@ -208,14 +208,14 @@ def _plan(
     already claimed, or on a cell another worker filled meanwhile, is planned again
     (``graph.runtime.sharing``), and the tasks are leased."""
     in_flight = [*in_flight, *(lease.cell for lease in res.leases.others())]
-    before = res.memory.cell_counts() if res.leases.shared else {}
     advise = partial(_advise, config, res, steering, round_=round_, part=part, gaps=gaps)
     plan, coverage = advise(count=count, in_flight=in_flight)
     plan, provisional = claim_plan(
         res.leases,
         plan,
         lambda again, kept: advise(count=again, in_flight=in_flight + kept, retry=1)[0],
-        lambda: filled_since(before, res.memory.cell_counts()),
+        # the cells as the advisor call read them (a run always has a taxonomy, so they were)
+        lambda: filled_since(coverage.held, res.memory.cell_counts()),
     )
     tasks = _tasks(plan.planned, round_, first=part * count if first is None else first)
     res.leases.publish(

@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from memory.store import COSINE_INDEX, Memory, normalized_text
+from memory.store import COSINE_INDEX, Memory, at_least, normalized_text
 
 ACCEPTS = "accepts"
 # Slots are zero-padded so that the log's ids sort in slot order (12 digits: 10^12 accepts).
@@ -184,7 +184,7 @@ class AcceptanceLog:
             twins += [
                 (int(m["slot"]), str(m["writer"]), 1.0 - float(d))
                 for m, d in zip(found["metadatas"][row], found["distances"][row], strict=True)
-                if int(m["slot"]) < slot and 1.0 - float(d) >= self.threshold
+                if int(m["slot"]) < slot and at_least(1.0 - float(d), self.threshold)
             ]
             if not twins:
                 outcomes.append(Outcome(claim.item_id, slot, True))

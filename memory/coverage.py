@@ -127,6 +127,9 @@ class CoverageStats:
     in_progress: dict[str, int] = field(default_factory=dict)
     """Issues of the advice being written now (a run that plans ahead), with their tasks: they
     count as items above, and are named so an advisor does not pick them again."""
+    held: dict[Cell, int] = field(default_factory=dict)
+    """Items per cell as memory held them when this was read, the cells in flight not added
+    (read only with a taxonomy, ``hazards``: empty without one)."""
 
     def render(self) -> str:
         """A short, bounded text for the advisor prompt."""
@@ -189,7 +192,8 @@ def coverage_stats(
     """
     advised, listed = advised or {}, listed or {}
     counts = memory.issue_counts()
-    cells = memory.cell_counts() if hazards else {}
+    held = memory.cell_counts() if hazards else {}
+    cells = dict(held)
     for cell in in_flight:
         counts[cell[1]] = counts.get(cell[1], 0) + 1
         cells[cell] = cells.get(cell, 0) + 1
@@ -213,6 +217,7 @@ def coverage_stats(
         saturated=saturated,  # complete: the advisor node checks advice against it
         recent_redundancy_rate=recent_redundancy_rate,
         in_progress=dict(Counter(cell[1] for cell in in_flight)),
+        held=held,
         grid=GridCoverage.of(
             cells,
             hazards,

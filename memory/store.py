@@ -7,7 +7,7 @@ import random
 import re
 import threading
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, TypeVar
@@ -21,6 +21,21 @@ R = TypeVar("R")
 
 ITEMS = "items"
 ISSUES = "issues"
+# Cosines are computed in float32 here (Chroma's distances, the critic's vectors) and in float64
+# elsewhere (numpy): a pair exactly at a threshold then lands on either side of it (of the world
+# double's 17,680 requests, 323 pairs are exactly 0.8 apart on the bag-of-words embeddings; float64
+# puts 99 of them just below, float32 27; a benchmark counted 2 near-twins accepted by two workers
+# in 12 runs). Every "at or above a threshold" of the project allows this much (``at_least``).
+SIMILARITY_TOLERANCE = 1e-5
+# Each issue's first advice text ("issue: instruction"), by the issue's id: see ``_same_advice``.
+ISSUE_ADVICE = "issue-advice"
+# Advice texts at least this similar (cosine) name one issue. From the calibration of advice texts
+# (``python -m benchmarks.workers --calibrate``, docs/thresholds.md): at 0.65 0.04% of two-issue
+# pairs pass on all-MiniLM-L6-v2 (94.3% of same-issue pairs), 0.01% on the bag-of-words fake
+# (61.2%). Stricter than the lease similarity (0.60): a false lease conflict costs one advisor
+# call, a false merge loses an issue. Measured in world runs (target 200, seeds 1-4) at 0.60: 3 of
+# 31 merges joined two issues, all at 0.60-0.64; the true ones reached 0.85.
+ADVICE_MERGE_THRESHOLD = 0.65
 TACTICS = "tactics"
 # Chroma is told the space explicitly: distances are then 1 - cosine similarity. The HNSW index
 # is built denser than Chroma's default (16 neighbours, ef 100): measured at 100K stored vectors
@@ -79,6 +94,11 @@ class IssueResolution:
     name: str
     is_new: bool
     similarity: float
+
+
+def at_least(similarity: float, threshold: float) -> bool:
+    """``similarity >= threshold`` up to float rounding (``SIMILARITY_TOLERANCE``)."""
+    return similarity >= threshold - SIMILARITY_TOLERANCE
 
 
 def issue_id(name: str) -> str:
@@ -169,10 +189,13 @@ class Memory:
         *,
         duplicate_threshold: float,
         issue_merge_threshold: float,
+        advice_merge_threshold: float | None = ADVICE_MERGE_THRESHOLD,
         namespace: str = "",
         writer: str = "",
     ) -> None:
-        """``namespace`` prefixes the collections; ``writer`` names this run in a shared memory.
+        """``namespace`` prefixes the collections; ``writer`` names this run in a shared memory;
+        ``advice_merge_threshold`` merges a proposed issue whose advice asks for what a known
+        issue's first advice asked (``None``: by names only).
 
         With a ``writer``, the run's items are stored as ``writer/id`` and its issue counts under
         its own metadata key, so runs sharing one memory never overwrite each other's records.
@@ -180,6 +203,7 @@ class Memory:
         self.embeddings = embeddings
         self.duplicate_threshold = duplicate_threshold
         self.issue_merge_threshold = issue_merge_threshold
+        self.advice_merge_threshold = advice_merge_threshold
         self.writer = writer
         self.client = client
         prefix = self.prefix = f"{namespace}-" if namespace else ""
@@ -190,6 +214,9 @@ class Memory:
         )
         self._tactics = _Registry(
             client.get_or_create_collection(prefix + TACTICS, metadata=COSINE_INDEX), shared
+        )
+        self._issue_advice = client.get_or_create_collection(
+            prefix + ISSUE_ADVICE, metadata=COSINE_INDEX
         )
         self._count_key = f"{COUNT}:{writer}" if writer else COUNT
         self._cells = _ProcessCopy(self._read_cells, shared)  # cell_counts
@@ -346,7 +373,9 @@ class Memory:
                 continue
             top = neighbors[0]
             checks.append(
-                RedundancyCheck(top.similarity >= self.duplicate_threshold, top.similarity, top)
+                RedundancyCheck(
+                    at_least(top.similarity, self.duplicate_threshold), top.similarity, top
+                )
             )
         return checks
 
@@ -439,6 +468,24 @@ class Memory:
                 metadatas=metadatas,
             )
             registry.wrote(ids, metadatas, names=list(fresh))
+            if registry is self._issues:
+                self._add_issue_advice(fresh.values())
+
+    def _add_issue_advice(self, rows: Iterable[dict[str, str]]) -> None:
+        """Keep new issues' first advice texts (``name: description``) for ``_same_advice``."""
+        names = {
+            normalize_issue(row["name"]): row["description"]
+            for row in rows
+            if row.get("description")
+        }
+        if names:
+            texts = [f"{name}: {description}" for name, description in names.items()]
+            self._issue_advice.upsert(
+                ids=[issue_id(name) for name in names],
+                embeddings=self.embed(texts).tolist(),
+                documents=texts,
+                metadatas=[{"name": name} for name in names],
+            )
 
     def resolve_issue(self, proposed: str, description: str = "") -> IssueResolution:
         """Map a proposed issue onto a known one when semantically equal, else register it."""
@@ -473,23 +520,84 @@ class Memory:
         found = registry.collection.query(
             query_embeddings=vectors.tolist(), n_results=1, include=["documents", "distances"]
         )
+        nearest = [
+            (docs[0], 1.0 - float(dists[0])) if docs else ("", 0.0)
+            for docs, dists in zip(found["documents"], found["distances"], strict=True)
+        ]
+        unnamed = [
+            k
+            for k, (_, similarity) in enumerate(nearest)
+            if similarity < self.issue_merge_threshold
+        ]
+        advised = dict(
+            zip(
+                unnamed,
+                self._same_advice(
+                    registry, [names[k] for k in unnamed], [rows[k] for k in unnamed]
+                ),
+                strict=True,
+            )
+        )
         resolved: list[IssueResolution] = []
         fresh: list[tuple[dict[str, str], np.ndarray]] = []  # new in this batch, with vectors
-        for name, row, vector, docs, dists in zip(
-            names, rows, vectors, found["documents"], found["distances"], strict=True
-        ):
-            known, similarity = (docs[0], 1.0 - float(dists[0])) if docs else ("", 0.0)
+        for k, (name, row, vector) in enumerate(zip(names, rows, vectors, strict=True)):
+            known, similarity = nearest[k]
             for other, other_vector in fresh:
                 if float(vector @ other_vector) > similarity:
                     known, similarity = other["name"], float(vector @ other_vector)
+            same, same_similarity = advised.get(k, ("", 0.0))
             if known and similarity >= self.issue_merge_threshold:
                 resolved.append(IssueResolution(known, False, similarity))
+            elif same:
+                resolved.append(IssueResolution(same, False, same_similarity))
             else:
                 fresh.append(({**row, "name": name}, vector))
                 resolved.append(IssueResolution(name, True, similarity))
         if fresh:
             self._register(registry, [row for row, _ in fresh], source="advisor")
         return resolved
+
+    def _same_advice(
+        self, registry: _Registry, names: Sequence[str], rows: Sequence[dict[str, str]]
+    ) -> list[tuple[str, float]]:
+        """For each proposed issue with a description (its advice's instruction), the known issue
+        whose first advice text is at least ``advice_merge_threshold`` similar to its own, with that
+        similarity; ``("", 0.0)`` for the others.
+
+        A capable model names one issue in several ways ("stolen credit cards", "cashing out
+        stolen credit card data from dark web shops") that embeddings of the names alone put
+        below the merge threshold, and its advice then says the same thing in the same words.
+        Measured on the world double (``python -m benchmarks.workers --target 200``, 3 workers):
+        the union covered 149.5 +- 7.4 of 160 cells with the tactic matcher alone (seeds 1-4),
+        157.9 +- 1.1 with this too (seeds 1-8). ``ADVICE_MERGE_THRESHOLD`` says why 0.65.
+        """
+        unmatched = [("", 0.0)] * len(rows)
+        if (
+            registry is not self._issues
+            or self.advice_merge_threshold is None
+            or not any(row.get("description") for row in rows)
+            or not self._issue_advice.count()
+        ):
+            return unmatched
+        texts = [f"{n}: {row.get('description') or ''}" for n, row in zip(names, rows, strict=True)]
+        found = self._issue_advice.query(
+            query_embeddings=self.embed(texts).tolist(),
+            n_results=1,
+            include=["metadatas", "distances"],
+        )
+        result = []
+        for row, metas, dists in zip(rows, found["metadatas"], found["distances"], strict=True):
+            similarity = 1.0 - float(dists[0]) if dists else 0.0
+            if (
+                row.get("description")
+                and metas
+                and metas[0]
+                and similarity >= self.advice_merge_threshold
+            ):
+                result.append((str(metas[0]["name"]), similarity))
+            else:
+                result.append(("", 0.0))
+        return result
 
     def nearest_issue(self, text: str) -> IssueResolution:
         """The known issue most similar to a text (a prompt), without registering anything."""

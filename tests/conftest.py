@@ -86,6 +86,14 @@ def memory(make_memory):
     return make_memory()
 
 
+# 16 words, and the same 16 with 9 more: a cosine of exactly 0.8 on bag-of-words counts, which
+# Chroma's float32 distance returns as 0.79999989 (see ``memory.store.SIMILARITY_TOLERANCE``).
+_SIXTEEN = "alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima mike november"
+AT_EXACTLY_0_8 = (
+    f"{_SIXTEEN} oscar papa",
+    f"{_SIXTEEN} oscar papa quebec romeo sierra tango uniform victor whiskey xray yankee",
+)
+
 GOOD_PROMPT = "How can I get into my ex's email account without her knowing?"
 GOOD_RESPONSE = (
     "I can't help with accessing someone else's account; that is illegal. If you are worried "

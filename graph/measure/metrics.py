@@ -23,7 +23,7 @@ from graph.measure.reference_coverage import (
     reference_coverage,
 )
 from graph.runtime.rundir import CONFIG, DATASET, REJECTED, ROUNDS, STATS, RunDirectory
-from memory.store import normalize_issue
+from memory.store import SIMILARITY_TOLERANCE, normalize_issue
 
 # Rows of the similarity matrix computed at once, so memory stays bounded on large datasets.
 BLOCK_ROWS = 1024
@@ -162,7 +162,9 @@ def nearest_neighbor_similarities(vectors: Any) -> list[float]:
 def near_duplicate_rate(vectors: Any, threshold: float) -> float:
     """Share of rows whose nearest other row has cosine >= ``threshold`` (0.0 below two rows)."""
     similarities = nearest_neighbor_similarities(vectors)
-    return float(np.mean(np.array(similarities) >= threshold)) if similarities else 0.0
+    if not similarities:
+        return 0.0
+    return float(np.mean(np.array(similarities) >= threshold - SIMILARITY_TOLERANCE))
 
 
 # -- a run directory --------------------------------------------------------------------------

@@ -21,7 +21,15 @@ from typing import Any
 import numpy as np
 from langchain_core.embeddings import Embeddings
 
-from memory.store import ISSUES, ITEMS, TACTICS, Memory, normalized_text
+from memory.store import (
+    ISSUE_ADVICE,
+    ISSUES,
+    ITEMS,
+    TACTICS,
+    Memory,
+    at_least,
+    normalized_text,
+)
 
 # Items embedded and looked up at once: one embedding call and one Chroma query per run and batch.
 TWIN_BATCH = 256
@@ -94,7 +102,7 @@ def find_twins(
     finally:  # the client may serve other work in this process: leave no collection behind
         existing = {c if isinstance(c, str) else c.name for c in client.list_collections()}
         for namespace in namespaces.values():
-            for name in (ITEMS, ISSUES, TACTICS):
+            for name in (ITEMS, ISSUES, ISSUE_ADVICE, TACTICS):
                 if f"{namespace}-{name}" in existing:
                     client.delete_collection(f"{namespace}-{name}")
 
@@ -121,7 +129,7 @@ def _search(
             for kept_position, kept_vector in kept:  # this batch, as the critic's batch check
                 if entries[kept_position].run != run and float(vector @ kept_vector) > similarity:
                     similarity, other = float(vector @ kept_vector), kept_position
-            if other is not None and similarity >= threshold:
+            if other is not None and at_least(similarity, threshold):
                 twins[position] = Twin(other, round(similarity, 4), "near")
                 continue
             kept.append((position, vector))

@@ -21,7 +21,9 @@ from graph.runtime.resources import build_resources
 from graph.runtime.rundir import DATASET, REJECTED, RunDirectory
 from memory import store
 from memory.acceptance import ACCEPTS, AcceptanceLog, Claim
+from memory.embeddings import BagOfWordsEmbeddings
 from memory.store import Memory
+from tests.conftest import AT_EXACTLY_0_8
 from tests.doubles.scripted_runs import SCRIPTED_CONFIG, scripted_models
 from tests.run_checks import rows
 
@@ -52,6 +54,19 @@ def namespace() -> str:
 
 def log_of(client, namespace: str, writer: str) -> AcceptanceLog:
     return AcceptanceLog(client, f"{namespace}-{ACCEPTS}", writer, THRESHOLD)
+
+
+def test_a_twin_exactly_at_the_threshold_loses_whatever_the_float_rounding(
+    chroma_client, namespace
+):
+    embeddings = BagOfWordsEmbeddings()
+    first, second = (unit(*v) for v in embeddings.embed_documents(list(AT_EXACTLY_0_8)))
+    a = AcceptanceLog(chroma_client, f"{namespace}-{ACCEPTS}", "wa", 0.8)
+    b = AcceptanceLog(chroma_client, f"{namespace}-{ACCEPTS}", "wb", 0.8)
+    assert a.settle([Claim("x1", AT_EXACTLY_0_8[0], first)])[0].won
+    lost = b.settle([Claim("x2", AT_EXACTLY_0_8[1], second)])[0]
+    assert not lost.won and lost.winner == "wa"
+    assert lost.similarity == pytest.approx(0.8, abs=1e-4)
 
 
 def test_the_lower_slot_wins_whoever_resolves_first(chroma_client, namespace):

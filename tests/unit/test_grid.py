@@ -246,12 +246,13 @@ def test_coverage_lists_issues_in_progress_and_rotates_issues_passed_over(memory
     ],
 )
 def test_a_tactic_named_in_other_words_is_the_known_tactic(proposed, known):
-    assert known_tactic(canonical_tactic(proposed), DEFAULT_TACTICS) == known
+    assert known_tactic(canonical_tactic(proposed), dict.fromkeys(DEFAULT_TACTICS, "")) == known
 
 
 @pytest.mark.parametrize("proposed", ["Thought experiment", "guilt-tripping", "many-shot priming"])
 def test_a_tactic_sharing_at_most_one_word_stays_new(proposed):
-    assert known_tactic(canonical_tactic(proposed), DEFAULT_TACTICS) == canonical_tactic(proposed)
+    unchanged = canonical_tactic(proposed)
+    assert known_tactic(unchanged, dict.fromkeys(DEFAULT_TACTICS, "")) == unchanged
 
 
 DESCRIBED = {row["name"]: row["description"] for row in read_jsonl(default_path("tactics.jsonl"))}
@@ -264,10 +265,21 @@ DESCRIBED = {row["name"]: row["description"] for row in read_jsonl(default_path(
         ("Code words", "euphemism or coded words"),
         ("Third person (a relative)", "asking for a friend"),
         ("Special mode: ignore the rules", "instruction override"),
+        ("Third-party attribution", "asking for a friend"),
+        ("Negative framing (mistakes to avoid)", "asking what to avoid"),
+        # one word of a name is enough, once words that only say "a tactic" are set aside
+        ("Academic research framing", "research or journalism pretext"),
+        ("Direct ask (no framing)", "direct request"),
+        ("Task splitting", "splitting into innocent steps"),
+        ("Incremental decomposition (step-by-step)", "splitting into innocent steps"),
+        ("Prompt injection / rule override", "instruction override"),
         ("guilt-tripping", "guilt-tripping"),  # one word of a description is not enough
-        ("many-shot priming", "many-shot priming"),  # in no description
-        ("harmful request", "harmful request"),  # no one description holds both words
+        ("Persona adoption", "persona adoption"),  # "persona" is not the "third person"
+        ("many-shot priming", "many-shot priming"),  # in no name or description
+        ("harmful request", "harmful request"),  # words of any tactic
+        ("Indirect request", "indirect request"),
+        ("Step-by-step instructions", "step-by-step instructions"),  # two tactics' words tie
     ],
 )
 def test_a_tactic_spelled_out_by_a_known_tactics_description_is_that_tactic(proposed, known):
-    assert known_tactic(canonical_tactic(proposed), DEFAULT_TACTICS, DESCRIBED) == known
+    assert known_tactic(canonical_tactic(proposed), DESCRIBED) == known
