@@ -14,7 +14,12 @@ from agents.schemas import AdviceItem, AdvisorAdvice
 from graph.context import RunConfig
 from graph.run import run
 from graph.runtime.resources import load_inputs
-from memory.coverage import GridCoverage, coverage_stats
+from memory.coverage import (
+    LISTED_HOLDING_ISSUES,
+    LISTED_ISSUES,
+    GridCoverage,
+    coverage_stats,
+)
 from prompts import default_path, read_jsonl
 from tests.doubles.scripted_runs import SCRIPTED_CONFIG, scripted_main, scripted_models
 
@@ -213,6 +218,22 @@ def test_the_advisor_sees_which_tactic_and_kind_cells_each_issue_in_progress_hol
         in line
     )
     assert "hate speech" not in line  # not an issue the advisor is steered to
+
+
+def test_the_advisor_sees_the_cells_of_more_issues_than_it_is_listed(memory):
+    issues = [f"issue number {k}" for k in range(LISTED_HOLDING_ISSUES + 4)]
+    items = [
+        {"id": f"i{k}", "prompt": f"request {k}", "response": "I can't help."}
+        | {"safety_issue": name, "hazard": "privacy", "tactic": "hypothetical"}
+        for k, name in enumerate(issues)
+    ]
+    memory.add_items(items, memory.embed([i["prompt"] for i in items]))
+    stats = coverage_stats(memory, hazards=["privacy"])
+    assert len(stats.grid.issue_holdings) == LISTED_HOLDING_ISSUES > LISTED_ISSUES
+    assert len(stats.under_covered) == LISTED_ISSUES
+    # the next slice shows the other issues' cells, wrapping around
+    later = coverage_stats(memory, hazards=["privacy"], part=1)
+    assert set(later.grid.issue_holdings) | set(stats.grid.issue_holdings) == set(issues)
 
 
 def test_coverage_lists_issues_in_progress_and_rotates_issues_passed_over(memory):
