@@ -21,22 +21,9 @@ R = TypeVar("R")
 
 ITEMS = "items"
 ISSUES = "issues"
-# Cosines are computed in float32 here (Chroma's distances, the critic's vectors) and in float64
-# elsewhere (numpy): a pair exactly at a threshold then lands on either side of it (of the world
-# double's 17,680 requests, 323 pairs are exactly 0.8 apart on the bag-of-words embeddings; float64
-# puts 99 of them just below, float32 27; a benchmark counted 2 near-twins accepted by two workers
-# in 12 runs). Every "at or above a threshold" of the project allows this much (``at_least``).
-SIMILARITY_TOLERANCE = 1e-5
+TACTICS = "tactics"
 # Each issue's first advice text ("issue: instruction"), by the issue's id: see ``_same_advice``.
 ISSUE_ADVICE = "issue-advice"
-# Advice texts at least this similar (cosine) name one issue. From the calibration of advice texts
-# (``python -m benchmarks.workers --calibrate``, docs/thresholds.md): at 0.65 0.04% of two-issue
-# pairs pass on all-MiniLM-L6-v2 (94.3% of same-issue pairs), 0.01% on the bag-of-words fake
-# (61.2%). Stricter than the lease similarity (0.60): a false lease conflict costs one advisor
-# call, a false merge loses an issue. Measured in world runs (target 200, seeds 1-4) at 0.60: 3 of
-# 31 merges joined two issues, all at 0.60-0.64; the true ones reached 0.85.
-ADVICE_MERGE_THRESHOLD = 0.65
-TACTICS = "tactics"
 # Chroma is told the space explicitly: distances are then 1 - cosine similarity. The HNSW index
 # is built denser than Chroma's default (16 neighbours, ef 100): measured at 100K stored vectors
 # (benchmarks/memory_scale.py), the default found the true nearest prompt for 261-270 of 300
@@ -51,6 +38,19 @@ COSINE_INDEX = {
 UPSERT_BATCH = 4096
 # Issue metadata key holding accepted-item counts (``count:WRITER`` per run in a shared memory).
 COUNT = "count"
+# Cosines are computed in float32 here (Chroma's distances, the critic's vectors) and in float64
+# elsewhere (numpy): a pair exactly at a threshold then lands on either side of it (of the world
+# double's 17,680 requests, 323 pairs are exactly 0.8 apart on the bag-of-words embeddings; float64
+# puts 99 of them just below, float32 27; a benchmark counted 2 near-twins accepted by two workers
+# in 12 runs). Every "at or above a threshold" of the project allows this much (``at_least``).
+SIMILARITY_TOLERANCE = 1e-5
+# Advice texts at least this similar (cosine) name one issue. From the calibration of advice texts
+# (``python -m benchmarks.workers --calibrate``, docs/thresholds.md): at 0.65 0.04% of two-issue
+# pairs pass on all-MiniLM-L6-v2 (94.3% of same-issue pairs), 0.01% on the bag-of-words fake
+# (61.2%). Stricter than the lease similarity (0.60): a false lease conflict costs one advisor
+# call, a false merge loses an issue. Measured in world runs (target 200, seeds 1-4) at 0.60: 3 of
+# 31 merges joined two issues, all at 0.60-0.64; the true ones reached 0.85.
+ADVICE_MERGE_THRESHOLD = 0.65
 # Accepted items per grid cell, and the issue and tactic registries, are kept in the process and
 # updated as it writes them: advisor calls read them on every call, and reading them back from
 # Chroma cost 24 ms for the cells of 640 items (1.06 s at 20,000: every item's metadata) and
