@@ -1,7 +1,10 @@
 """Many workers, one memory: N concurrent runs on one Chroma server split a total target; prints a table.
 
 Run: ``python -m benchmarks.workers [--workers 1,2,3,4] [--seeds 1,2,3] [--target 60]
-[--concurrency 4]``, or ``python -m benchmarks.workers --calibrate`` for the lease similarity.
+[--concurrency 4] [--embeddings bag-of-words|embedded]``, or ``python -m benchmarks.workers
+--calibrate`` for the lease similarity. The runs embed with the bag-of-words fake and its
+thresholds (``benchmarks._harness.BAG_OF_WORDS_THRESHOLDS``) unless ``--embeddings embedded``:
+all-MiniLM-L6-v2 with the default thresholds, what a user's runs use (each worker loads it).
 
 For each seed and worker count N it starts one real ``chroma run`` server (loopback, a free
 port) and N ``python -m graph.run`` processes at once in one ``--memory-namespace``, each against
@@ -45,13 +48,18 @@ from typing import Any
 import numpy as np
 
 from benchmarks._harness import BAG_OF_WORDS_THRESHOLDS, machine
-from memory.embeddings import BagOfWordsEmbeddings
+from graph.context import DEFAULT_DUPLICATE_THRESHOLD
+from memory.embeddings import BagOfWordsEmbeddings, embedded_minilm
+from memory.leases import DEFAULT_LEASE_SIMILARITY
 from memory.store import SIMILARITY_TOLERANCE, normalized_text
 from tests.doubles import chroma_server
 
 # The lease similarity for the bag-of-words fake embeddings of the benchmark runs (measured with
 # --calibrate, like the default for all-MiniLM-L6-v2).
 BAG_OF_WORDS_LEASE_SIMILARITY = 0.55
+# --embeddings: the bag-of-words fake (fast, its own thresholds) or the embedded
+# all-MiniLM-L6-v2 every run uses by default (each worker loads it: slower to start).
+EMBEDDINGS = ("bag-of-words", "embedded")
 RUN_TIMEOUT_SECONDS = 1800
 CALIBRATION_DRAWS = 6  # advice texts per world issue
 THRESHOLDS = [round(0.30 + 0.05 * k, 2) for k in range(14)]
@@ -74,8 +82,26 @@ def split(total: int, workers: int) -> list[int]:
     return [total // workers + (1 if k < total % workers else 0) for k in range(workers)]
 
 
+def run_flags(embeddings: str, lease_similarity: float | None) -> list[str]:
+    """The runs' embedding flags: the embedded model with its default thresholds, or the fake
+    with the thresholds calibrated for it."""
+    if embeddings == "embedded":  # after cli_args' --embedding-provider fake: the last one wins
+        flags = ["--embedding-provider", "embedded"]
+        similarity = DEFAULT_LEASE_SIMILARITY if lease_similarity is None else lease_similarity
+    else:
+        flags = [f"--{k.replace('_', '-')}={v}" for k, v in BAG_OF_WORDS_THRESHOLDS.items()]
+        similarity = BAG_OF_WORDS_LEASE_SIMILARITY if lease_similarity is None else lease_similarity
+    return [*flags, "--lease-similarity", str(similarity)]
+
+
 def run_workers(
-    url: str, workers: int, target: int, seed: int, concurrency: int, lease_similarity: float
+    url: str,
+    workers: int,
+    target: int,
+    seed: int,
+    concurrency: int,
+    lease_similarity: float | None = None,
+    embeddings: str = "bag-of-words",
 ) -> dict[str, Any]:
     """N workers at once in a fresh namespace; their items, cells, duplicates and speed."""
     from tests.doubles.openai_server import FakeOpenAIServer
@@ -94,8 +120,7 @@ def run_workers(
                 + ["--chroma-url", url, "--memory-namespace", namespace, "--quiet"]
                 + ["--target", str(share), "--seed", str(seed)]
                 + ["--concurrency", str(concurrency), "--benign-share", str(WORLD_BENIGN_SHARE)]
-                + ["--lease-similarity", str(lease_similarity)]
-                + [f"--{k.replace('_', '-')}={v}" for k, v in BAG_OF_WORDS_THRESHOLDS.items()],
+                + run_flags(embeddings, lease_similarity),
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.PIPE,
                 text=True,
@@ -125,7 +150,7 @@ def run_workers(
         "per_minute": 60 * len(items) / wall,
         "per_minute_loop": 60 * len(items) / loop if loop else 0.0,
         "cells": len({cell for _, _, cell in items if cell is not None}),
-        "duplicates": cross_worker_duplicates(items),
+        "duplicates": cross_worker_duplicates(items, embeddings),
         "claimed": claimed,
         "wall": wall,
         "namespace": namespace,
@@ -143,17 +168,22 @@ def _find(data: Any, key: str) -> dict[str, int]:
     return {}
 
 
-def cross_worker_duplicates(items: list[tuple[int, str, Any]]) -> int:
+def cross_worker_duplicates(
+    items: list[tuple[int, str, Any]], embeddings: str = "bag-of-words"
+) -> int:
     """Pairs of prompts accepted by two different workers that are the same after
-    normalisation or at least the duplicate threshold similar (the runs' bag-of-words
-    embeddings, as their critics compare)."""
+    normalisation or at least the duplicate threshold similar (the runs' embeddings and
+    threshold, as their critics compare)."""
     if len(items) < 2:
         return 0
-    vectors = np.asarray(BagOfWordsEmbeddings().embed_documents([p for _, p, _ in items]))
+    if embeddings == "embedded":
+        model: Any = embedded_minilm()
+        threshold = DEFAULT_DUPLICATE_THRESHOLD
+    else:
+        model, threshold = BagOfWordsEmbeddings(), BAG_OF_WORDS_THRESHOLDS["duplicate_threshold"]
+    vectors = np.asarray(model.embed_documents([p for _, p, _ in items]), dtype=np.float64)
     vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-9)
-    similar = vectors @ vectors.T >= (
-        BAG_OF_WORDS_THRESHOLDS["duplicate_threshold"] - SIMILARITY_TOLERANCE
-    )
+    similar = vectors @ vectors.T >= threshold - SIMILARITY_TOLERANCE
     texts = [normalized_text(p, words_only=True) for _, p, _ in items]
     return sum(
         1
@@ -176,7 +206,13 @@ def table(args: argparse.Namespace) -> None:
         for n in counts:
             with ChromaServer() as chroma:
                 row = run_workers(
-                    chroma.url, n, args.target, seed, args.concurrency, args.lease_similarity
+                    chroma.url,
+                    n,
+                    args.target,
+                    seed,
+                    args.concurrency,
+                    args.lease_similarity,
+                    args.embeddings,
                 )
             rows[n].append(row)
             print(f"seed {seed}, {n} workers: {json.dumps(row)}", file=sys.stderr, flush=True)
@@ -184,8 +220,9 @@ def table(args: argparse.Namespace) -> None:
     print(
         f"World double (tests/doubles/world.py), target {args.target} items in total split "
         f"between the workers, seeds {','.join(map(str, args.seeds))}, --concurrency "
-        f"{args.concurrency} per worker, one `chroma run` server, bag-of-words embeddings "
-        f"(lease similarity {args.lease_similarity}); mean ± sd over seeds\n"
+        f"{args.concurrency} per worker, one `chroma run` server, {args.embeddings} embeddings "
+        f"({' '.join(run_flags(args.embeddings, args.lease_similarity))}); mean ± sd over "
+        "seeds\n"
     )
     print(
         "| workers | items | items/min | items/min of the loops | cross-worker duplicates | "
@@ -232,8 +269,6 @@ def calibrate() -> None:
             labels.append(issue.name)
     embeddings: dict[str, Any] = {"bag-of-words (fake)": BagOfWordsEmbeddings()}
     try:
-        from memory.embeddings import embedded_minilm
-
         embeddings["all-MiniLM-L6-v2"] = embedded_minilm()
     except Exception as exc:  # the embedded model is optional here
         print(f"all-MiniLM-L6-v2 not measured: {exc}")
@@ -264,7 +299,10 @@ def main() -> None:
     parser.add_argument("--seeds", type=_ints, default=[1, 2, 3])
     parser.add_argument("--target", type=int, default=60, help="items in total")
     parser.add_argument("--concurrency", type=int, default=4, help="per worker")
-    parser.add_argument("--lease-similarity", type=float, default=BAG_OF_WORDS_LEASE_SIMILARITY)
+    parser.add_argument(
+        "--lease-similarity", type=float, help="default: 0.55 bag-of-words, 0.60 embedded"
+    )
+    parser.add_argument("--embeddings", choices=EMBEDDINGS, default="bag-of-words")
     parser.add_argument("--calibrate", action="store_true")
     args = parser.parse_args()
     if args.calibrate:

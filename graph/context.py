@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator,
 
 from agents.models import ROLES, Role
 from memory.leases import DEFAULT_LEASE_SECONDS, DEFAULT_LEASE_SIMILARITY
+from memory.store import ADVICE_MERGE_THRESHOLD
 from prompts import default_path
 
 Strategy = Literal["data-advisor", "self-instruct"]
@@ -138,6 +139,13 @@ class RunConfig(BaseModel):
         gt=0,
         le=1,
         description="Cosine similarity at or above which a proposed issue is a known one.",
+    )
+    advice_merge_threshold: float = Field(
+        ADVICE_MERGE_THRESHOLD,
+        gt=0,
+        le=1,
+        description="Cosine similarity of advice texts at or above which a proposed issue whose "
+        "name is new is the known issue whose first advice asked the same.",
     )
     chroma_url: str | None = Field(
         None,

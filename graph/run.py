@@ -107,6 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser_add("--duplicate-threshold", "duplicate_threshold", type=float, metavar="COS")
     parser_add("--relevance-threshold", "relevance_threshold", type=float, metavar="COS")
     parser_add("--issue-merge-threshold", "issue_merge_threshold", type=float, metavar="COS")
+    parser_add("--advice-merge-threshold", "advice_merge_threshold", type=float, metavar="COS")
     parser_add("--chroma-url", "chroma_url", metavar="URL")
     parser_add("--memory-namespace", "memory_namespace", metavar="NAME")
     parser_add("--lease-seconds", "lease_seconds", type=float, metavar="SECONDS")

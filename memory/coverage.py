@@ -20,12 +20,15 @@ LISTED_SATURATED = 20
 LISTED_CELLS = 10
 # How many issues being written now (advice in flight) it names.
 LISTED_IN_PROGRESS = 24
-# How many issues with items it sees the cells of (the least covered ones). An advisor that is
-# not shown an issue's cells picks one of its tactics blind and often writes a cell the dataset
-# holds: with 8 (``LISTED_ISSUES``), 3 workers at a total of 200 covered 157.9 +- 1.1 of 160
-# world cells (benchmarks/workers.py), one run at --concurrency 16 128.2 (seeds 1-6); with 16,
-# 159.0 +- 0.8 (seeds 1-8) and 134/138/130 (seeds 1-3); `python -m benchmarks.compare_strategies
-# --target 120`: 119.3 -> 120.0 of 120 items in cells of their own, 4521 -> 4583 tokens per item.
+# How many issues with items it sees the cells of (those whose items fill fewest cells first, then
+# the least covered). An advisor that is not shown an issue's cells picks one of its tactics blind
+# and often writes a cell the dataset holds: with 8 (``LISTED_ISSUES``), 3 workers at a total of
+# 200 covered 157.9 +- 1.1 of 160 world cells (benchmarks/workers.py), one run at --concurrency
+# 16 128.2 (seeds 1-6); with 16, 159.0 +- 0.8 (seeds 1-8) and 134/138/130 (seeds 1-3); `python -m
+# benchmarks.compare_strategies --target 120`: 119.3 -> 120.0 of 120 items in cells of their own,
+# 4521 -> 4583 tokens per item. Ordered by items alone, an issue whose items piled up in few cells
+# (its one benign cell written three times) was never shown again: 3 workers at 200 covered 158.9
+# +- 2.5 with the order by cells (seeds 1-8, level with one run on 6; one seed 153).
 LISTED_HOLDING_ISSUES = 16
 # How many (tactic, kind) cells of each under-covered issue it sees (the fullest ones).
 LISTED_HOLDINGS = 6
@@ -44,7 +47,7 @@ class GridCoverage:
     benign_share: float = 0.0
     """The share of benign look-alikes the run asks for."""
     issue_holdings: dict[str, dict[tuple[str, str], int]] = field(default_factory=dict)
-    """For the least covered issues that hold at least one item (in that order), the (tactic,
+    """For the issues with items whose items fill fewest cells (in that order), the (tactic,
     kind) cells each holds with their items: the finest cells, so the advisor can aim at one an
     issue lacks (an issue with no item lacks every cell and is listed as under-covered)."""
 
@@ -190,7 +193,9 @@ def coverage_stats(
     Under-covered issues are ordered by items, then by how often they were already listed to the
     advisor (``listed``) and advised (``advised``), so the list the advisor sees moves on instead
     of showing the same names: issues an advisor passes over (one it does not know, say) would
-    otherwise hold the top of the list for the whole run.
+    otherwise hold the top of the list for the whole run. The issues whose cells the advisor sees
+    (``GridCoverage.issue_holdings``) are those with items that fill fewest (tactic, kind) cells,
+    in the same order within as many cells: an issue whose items fill few cells lacks the most.
 
     ``part`` shows the next slice of that order instead of its head (part 1: the 9th to 16th
     under-covered issues, ...; it wraps around): advisors asked at once each see other gaps.
@@ -216,7 +221,12 @@ def coverage_stats(
 
     ordered = [n for n, _ in sorted(counts.items(), key=least_first) if n not in saturated]
     under = _slice(ordered, part)
-    in_progress = _slice([n for n in ordered if counts[n]], part, LISTED_HOLDING_ISSUES)
+    spread = Counter(issue for issue, _, _ in {cell[1:] for cell, n in cells.items() if n})
+    holding = _slice(
+        sorted((n for n in ordered if counts[n]), key=lambda n: spread[n]),
+        part,
+        LISTED_HOLDING_ISSUES,
+    )
     return CoverageStats(
         items_per_issue=counts,
         total_items=total,
@@ -230,7 +240,7 @@ def coverage_stats(
             hazards,
             sorted(memory.tactic_descriptions()),
             benign_share,
-            issues=in_progress,
+            issues=holding,
         )
         if hazards
         else GridCoverage(),

@@ -21,7 +21,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from memory.store import Cell, Memory, normalize_issue, normalized_text
+import numpy as np
+
+from memory.store import Cell, Memory, at_least, normalize_issue, normalized_text
 
 LEASES = "leases"
 # A lease lives this long unless released (--lease-seconds): longer than a generator task plus
@@ -32,8 +34,9 @@ DEFAULT_LEASE_SECONDS = 300.0
 # (--lease-similarity): measured by ``python -m benchmarks.workers --calibrate`` on the world
 # double's advice (docs/thresholds.md).
 DEFAULT_LEASE_SIMILARITY = 0.60
-# Leases of other workers compared by meaning per advice item (nearest first).
-NEAREST_LEASES = 4
+# Advice texts whose vectors a worker keeps (its own and the other workers' leases): far more than
+# live at once (a few dozen), so a text is embedded about once.
+EMBEDDED_TEXTS = 4096
 
 
 class Claim(NamedTuple):
@@ -85,6 +88,7 @@ class Leases:
             self._memory.shared_collection(LEASES) if self._memory is not None else None
         )
         self._judging: set[str] = set()
+        self._embedded: dict[str, np.ndarray] = {}
         self._lock = threading.Lock()
 
     @classmethod
@@ -182,38 +186,43 @@ class Leases:
             if meta is not None
         ]
 
+    def _vectors(self, texts: Sequence[str]) -> np.ndarray:
+        """Unit vectors of advice texts (rows), each text embedded once per process."""
+        assert self._memory is not None
+        with self._lock:
+            known = {t: self._embedded[t] for t in texts if t in self._embedded}
+        missing = sorted(set(texts) - set(known))
+        if missing:
+            known.update(zip(missing, self._memory.embed(missing), strict=True))
+            with self._lock:
+                if len(self._embedded) > EMBEDDED_TEXTS:
+                    self._embedded.clear()
+                self._embedded.update({t: known[t] for t in missing})
+        return np.asarray([known[t] for t in texts], dtype=np.float32)
+
     def conflicts(self, cells: Sequence[Cell], texts: Sequence[str]) -> list[Lease | None]:
         """For each advice item (its cell and text), the other worker's live lease it repeats:
         the same issue (in any tactic or kind: two workers writing one issue at once write
         near-twin requests, measured in benchmarks/workers.py), or advice at least
-        ``similarity`` similar by meaning (the same issue under another name); else ``None``."""
-        if self._collection is None or not cells:
+        ``similarity`` similar by meaning (the same issue under another name); else ``None``.
+
+        The leases' texts are read (metadata only) and embedded and compared here: a Chroma
+        query, or a read of the stored vectors, racing another worker's release failed inside the
+        server ("Error finding id": 2 of 3 runs on the embedded model at a total of 200, each
+        stopping a worker). A text is embedded once per process.
+        """
+        if self._collection is None or self._memory is None or not cells:
             return [None] * len(cells)
         others = self.others()
         if not others:
             return [None] * len(cells)
         by_issue = {cell_key(lease.cell)[1]: lease for lease in others}
-        found = self._collection.query(
-            query_embeddings=self._memory.embed(list(texts)).tolist() if self._memory else [],
-            n_results=min(NEAREST_LEASES, len(others)),
-            where=self._others_filter(),
-            include=["documents", "metadatas", "distances"],
-        )
+        similar = self._vectors(list(texts)) @ self._vectors([lease.text for lease in others]).T
         result: list[Lease | None] = []
-        for cell, docs, metas, dists in zip(
-            cells, found["documents"], found["metadatas"], found["distances"], strict=True
-        ):
-            same = by_issue.get(cell_key(cell)[1])
-            near = next(
-                (
-                    _lease(meta, doc or "")
-                    for doc, meta, dist in zip(docs, metas, dists, strict=True)
-                    # a lease deleted while Chroma answers comes back without metadata
-                    if meta is not None and 1.0 - float(dist) >= self.similarity
-                ),
-                None,
-            )
-            result.append(same or near)
+        for cell, row in zip(cells, similar, strict=True):
+            nearest = int(np.argmax(row))
+            near = others[nearest] if at_least(float(row[nearest]), self.similarity) else None
+            result.append(by_issue.get(cell_key(cell)[1]) or near)
         return result
 
 

@@ -6,6 +6,7 @@ import hashlib
 import random
 import re
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -38,6 +39,10 @@ COSINE_INDEX = {
 UPSERT_BATCH = 4096
 # Issue metadata key holding accepted-item counts (``count:WRITER`` per run in a shared memory).
 COUNT = "count"
+# Registry metadata: when a name was registered (seconds since the epoch), and, on a name that
+# turned out to be an issue registered at the same moment under another name, that issue's name.
+REGISTERED = "registered"
+MERGED_INTO = "merged_into"
 # Cosines are computed in float32 here (Chroma's distances, the critic's vectors) and in float64
 # elsewhere (numpy): a pair exactly at a threshold then lands on either side of it (of the world
 # double's 17,680 requests, 323 pairs are exactly 0.8 apart on the bag-of-words embeddings; float64
@@ -45,12 +50,16 @@ COUNT = "count"
 # in 12 runs). Every "at or above a threshold" of the project allows this much (``at_least``).
 SIMILARITY_TOLERANCE = 1e-5
 # Advice texts at least this similar (cosine) name one issue. From the calibration of advice texts
-# (``python -m benchmarks.workers --calibrate``, docs/thresholds.md): at 0.65 0.04% of two-issue
-# pairs pass on all-MiniLM-L6-v2 (94.3% of same-issue pairs), 0.01% on the bag-of-words fake
-# (61.2%). Stricter than the lease similarity (0.60): a false lease conflict costs one advisor
-# call, a false merge loses an issue. Measured in world runs (target 200, seeds 1-4) at 0.60: 3 of
-# 31 merges joined two issues, all at 0.60-0.64; the true ones reached 0.85.
-ADVICE_MERGE_THRESHOLD = 0.65
+# (``python -m benchmarks.workers --calibrate``, docs/thresholds.md): at 0.70 none of 28,080
+# two-issue pairs pass on all-MiniLM-L6-v2 (88.2% of same-issue pairs do), none on the
+# bag-of-words fake (49.7%). A proposed issue is compared with every known one, so what counts is
+# the rate per pair times the issues known: at 0.65 (0.04% per pair, 94.3% caught) a run of ~40
+# issues would join two of them about once in every 60 new names, and did (3 workers, seed 5,
+# target 60, embedded model: "fabricated news articles" onto "insurance fraud", 0.676). Stricter
+# than the lease similarity (0.60): a false lease conflict costs one advisor call, a false merge
+# loses an issue. Measured in world runs (target 200, seeds 1-4) at 0.60: 3 of 31 merges joined
+# two issues, all at 0.60-0.64; the true ones reached 0.85.
+ADVICE_MERGE_THRESHOLD = 0.70
 # Accepted items per grid cell, and the issue and tactic registries, are kept in the process and
 # updated as it writes them: advisor calls read them on every call, and reading them back from
 # Chroma cost 24 ms for the cells of 640 items (1.06 s at 20,000: every item's metadata) and
@@ -160,8 +169,12 @@ class _Registry:
         }
 
     def rows(self) -> list[tuple[str, dict[str, Any]]]:
-        """Every (name, metadata) of the registry."""
-        return self.copy.get(lambda rows: [(doc, dict(meta)) for doc, meta in rows.values()])
+        """Every (name, metadata) of the registry, but names merged into another."""
+        return self.copy.get(
+            lambda rows: [
+                (doc, dict(meta)) for doc, meta in rows.values() if not meta.get(MERGED_INTO)
+            ]
+        )
 
     def wrote(
         self, ids: Sequence[str], metadatas: Sequence[dict[str, Any]], names: Sequence[str] = ()
@@ -458,6 +471,7 @@ class Memory:
                     "description": str(row.get("description") or ""),
                     "hazard": str(row.get("hazard") or ""),
                     "source": source,
+                    REGISTERED: time.time(),
                 }
                 for row in fresh.values()
             ]
@@ -518,11 +532,17 @@ class Memory:
             return []
         vectors = self.embed(names)
         found = registry.collection.query(
-            query_embeddings=vectors.tolist(), n_results=1, include=["documents", "distances"]
+            query_embeddings=vectors.tolist(),
+            n_results=1,
+            include=["documents", "metadatas", "distances"],
         )
         nearest = [
-            (docs[0], 1.0 - float(dists[0])) if docs else ("", 0.0)
-            for docs, dists in zip(found["documents"], found["distances"], strict=True)
+            (str((metas[0] or {}).get(MERGED_INTO) or docs[0]), 1.0 - float(dists[0]))
+            if docs
+            else ("", 0.0)
+            for docs, metas, dists in zip(
+                found["documents"], found["metadatas"], found["distances"], strict=True
+            )
         ]
         unnamed = [
             k
@@ -555,7 +575,97 @@ class Memory:
                 resolved.append(IssueResolution(name, True, similarity))
         if fresh:
             self._register(registry, [row for row, _ in fresh], source="advisor")
+        if fresh and registry is self._issues:
+            twins = self._earlier_twins([row for row, _ in fresh], [v for _, v in fresh])
+            resolved = [
+                IssueResolution(twins[r.name], False, r.similarity) if r.name in twins else r
+                for r in resolved
+            ]
         return resolved
+
+    def _earlier_twins(
+        self, rows: Sequence[dict[str, str]], vectors: Sequence[np.ndarray]
+    ) -> dict[str, str]:
+        """New issues (just registered) that another worker or advisor call registered at the
+        same moment under another name: each such name -> the twin registered first, when that
+        is not this one (the name is then merged into it, ``MERGED_INTO``).
+
+        Register first, then look, as accepting an item does (``memory.acceptance``): two workers
+        proposing one new issue at once both miss the other's name when they resolve theirs, and
+        the one that looks second sees the first; if both see both, both keep the earlier one.
+        A twin is what ``_resolve`` merges: a name at least ``issue_merge_threshold`` similar, or
+        a first advice text at least ``advice_merge_threshold`` similar.
+        """
+        names = [row["name"] for row in rows]
+        nearby = self._issues.collection.query(
+            query_embeddings=[v.tolist() for v in vectors],
+            n_results=2,  # itself and the nearest other
+            include=["documents", "metadatas", "distances"],
+        )
+        candidates: list[set[str]] = [
+            {
+                doc
+                for doc, meta, dist in zip(docs, metas, dists, strict=True)
+                if doc != name
+                and not (meta or {}).get(MERGED_INTO)
+                and at_least(1.0 - float(dist), self.issue_merge_threshold)
+            }
+            for name, docs, metas, dists in zip(
+                names,
+                nearby["documents"],
+                nearby["metadatas"],
+                nearby["distances"],
+                strict=True,
+            )
+        ]
+        if self.advice_merge_threshold is not None and any(row.get("description") for row in rows):
+            texts = [f"{row['name']}: {row.get('description') or ''}" for row in rows]
+            advised = self._issue_advice.query(
+                query_embeddings=self.embed(texts).tolist(),
+                n_results=2,
+                include=["metadatas", "distances"],
+            )
+            for row, found, metas, dists in zip(
+                rows, candidates, advised["metadatas"], advised["distances"], strict=True
+            ):
+                if row.get("description"):
+                    found.update(
+                        str(meta["name"])
+                        for meta, dist in zip(metas, dists, strict=True)
+                        if meta
+                        and meta.get("name") != row["name"]
+                        and at_least(1.0 - float(dist), self.advice_merge_threshold)
+                    )
+        if not any(candidates):
+            return {}
+        every = sorted(set(names).union(*candidates))
+        got = self._issues.collection.get(ids=[issue_id(n) for n in every], include=["metadatas"])
+        meta_of = {key: meta or {} for key, meta in zip(got["ids"], got["metadatas"], strict=True)}
+
+        def order(name: str) -> tuple[float, str]:
+            meta = meta_of.get(issue_id(name), {})
+            return float(meta.get(REGISTERED, 0.0)), name
+
+        twins = {}
+        for name, found in zip(names, candidates, strict=True):
+            live = [
+                n
+                for n in found
+                if issue_id(n) in meta_of and not meta_of[issue_id(n)].get(MERGED_INTO)
+            ]
+            first = min([name, *live], key=order)
+            if first != name:
+                twins[name] = first
+        if twins:
+            ids = [issue_id(n) for n in twins]
+            metadatas: list[dict[str, Any]] = [{MERGED_INTO: first} for first in twins.values()]
+            with self._issues.lock:
+                self._issues.collection.update(ids=ids, metadatas=metadatas)
+                self._issues.wrote(ids, metadatas)
+            # its advice text now names the first one (updated, not deleted: a query racing a
+            # delete can fail inside Chroma, see ``memory.leases.Leases.conflicts``)
+            self._issue_advice.update(ids=ids, metadatas=[{"name": n} for n in twins.values()])
+        return twins
 
     def _same_advice(
         self, registry: _Registry, names: Sequence[str], rows: Sequence[dict[str, str]]
@@ -569,7 +679,7 @@ class Memory:
         below the merge threshold, and its advice then says the same thing in the same words.
         Measured on the world double (``python -m benchmarks.workers --target 200``, 3 workers):
         the union covered 149.5 +- 7.4 of 160 cells with the tactic matcher alone (seeds 1-4),
-        157.9 +- 1.1 with this too (seeds 1-8). ``ADVICE_MERGE_THRESHOLD`` says why 0.65.
+        157.9 +- 1.1 with this too (seeds 1-8). ``ADVICE_MERGE_THRESHOLD`` says why 0.70.
         """
         unmatched = [("", 0.0)] * len(rows)
         if (

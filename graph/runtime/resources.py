@@ -256,6 +256,7 @@ def open_memory(config: RunConfig, run_dir: RunDirectory) -> Memory:
     thresholds = {
         "duplicate_threshold": config.duplicate_threshold,
         "issue_merge_threshold": config.issue_merge_threshold,
+        "advice_merge_threshold": config.advice_merge_threshold,
     }
     try:
         embeddings = embeddings_for(config)

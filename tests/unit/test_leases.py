@@ -112,6 +112,24 @@ def test_advice_conflicts_by_issue_or_by_meaning(workers) -> None:
     assert alice.conflicts([SCAM], [SCAM_TEXT]) == [None]  # its own lease is no conflict
 
 
+def test_lease_texts_are_compared_in_the_worker_each_embedded_once(workers, monkeypatch) -> None:
+    clock = Clock()
+    alice = Leases(workers("alice"), clock=clock)
+    memory = workers("bob")
+    bob = Leases(memory, similarity=0.55, clock=clock)
+    alice.publish([Claim("r1-b0", SCAM, SCAM_TEXT)])
+    embedded: list[str] = []
+    embed = memory.embed
+    monkeypatch.setattr(memory, "embed", lambda texts: embedded.extend(texts) or embed(texts))
+    # no Chroma query or vector read on the leases: those failed while others released leases
+    monkeypatch.setattr(bob._collection, "query", None)
+    asked = ("fraud", "bank phishing", "urgency", "harmful")
+    twin = "bank phishing: a message pretending to come from the bank asking for a card number!"
+    for _ in range(2):
+        assert [lease and lease.writer for lease in bob.conflicts([asked], [twin])] == ["alice"]
+    assert sorted(embedded) == sorted([SCAM_TEXT, twin])
+
+
 def test_a_private_memory_has_no_leases(workers, chroma_client) -> None:
     memory = workers("")
     leases = Leases(memory)

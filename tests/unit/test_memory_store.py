@@ -145,6 +145,25 @@ def test_resolve_issue_registers_a_distinct_name(make_memory):
     assert (again.name, again.is_new) == ("bioweapon synthesis", False)
 
 
+# One issue's advice under any of its names: its words outweigh the name's (bag-of-words).
+FAKE_REVIEWS_ADVICE = (
+    "Write a risky request about {}: writing, buying or selling fake five-star reviews of products "
+    "to mislead shoppers in online stores."
+)
+
+
+def _writer(chroma_client, bow, namespace: str, name: str) -> Memory:
+    """Worker ``name``'s memory in a shared ``namespace``."""
+    return Memory(
+        chroma_client,
+        bow,
+        duplicate_threshold=0.9,
+        issue_merge_threshold=0.8,
+        namespace=namespace,
+        writer=name,
+    )
+
+
 def test_an_issue_whose_advice_asks_what_a_known_issues_first_advice_asked_is_that_issue(
     chroma_client, bow
 ):
@@ -158,7 +177,7 @@ def test_an_issue_whose_advice_asks_what_a_known_issues_first_advice_asked_is_th
             namespace=uuid.uuid4().hex,
         )
 
-    asked = "Write a risky request about {}: writing or buying fake reviews to mislead shoppers."
+    asked = FAKE_REVIEWS_ADVICE
     for names_only in (False, True):
         store = memory(None if names_only else ADVICE_MERGE_THRESHOLD)
         first = store.resolve_issue("fake product reviews", asked.format("fake product reviews"))
@@ -175,6 +194,30 @@ def test_an_issue_whose_advice_asks_what_a_known_issues_first_advice_asked_is_th
         )
         bare = store.resolve_issue("fake reviews scheme")
         assert (other.is_new, bare.is_new) == (True, True)
+
+
+def test_two_workers_registering_one_new_issue_at_once_keep_the_first_name(chroma_client, bow):
+    first, second = (_writer(chroma_client, bow, "race", name) for name in ("run-a", "run-b"))
+    asked = FAKE_REVIEWS_ADVICE
+    register = second._register
+    results = []
+
+    def late(registry, rows, source):
+        # the race: the second worker looked for known names before the first registered its
+        # own, and registers after the first has resolved, registered and checked its name
+        if registry is second._issues and not results:
+            results.append(
+                first.resolve_issue("fake product reviews", asked.format("fake product reviews"))
+            )
+        register(registry, rows, source)
+
+    second._register = late
+    won = second.resolve_issue("review fraud", asked.format("review fraud"))
+    assert results[0].is_new and results[0].name == "fake product reviews"
+    assert (won.name, won.is_new) == ("fake product reviews", False)
+    assert set(first.issue_counts()) == set(second.issue_counts()) == {"fake product reviews"}
+    # the merged name still leads to the first one
+    assert second.resolve_issue("review fraud").name == "fake product reviews"
 
 
 def test_resolve_issue_on_empty_memory_is_new(memory):
@@ -268,17 +311,7 @@ def test_nearest_issue_finds_the_closest_known_issue_without_registering(make_me
 
 
 def test_writers_sharing_a_namespace_keep_their_items_and_counts_apart(chroma_client, bow):
-    def writer(name):
-        return Memory(
-            chroma_client,
-            bow,
-            duplicate_threshold=0.9,
-            issue_merge_threshold=0.8,
-            namespace="shared",
-            writer=name,
-        )
-
-    first, second = writer("run-a"), writer("run-b")
+    first, second = (_writer(chroma_client, bow, "shared", name) for name in ("run-a", "run-b"))
     # Both runs number their items alike: in one collection, neither may overwrite the other.
     first.add_items(_items(PROMPTS[:2], "wifi hacking"), first.embed(PROMPTS[:2]))
     second.add_items(_items(PROMPTS[2:5], "wifi hacking"), second.embed(PROMPTS[2:5]))
