@@ -125,7 +125,7 @@ class Leases:
         expires = self._clock() + self.seconds
         self._collection.upsert(
             ids=list(ids),
-            embeddings=self._memory.embed([c.text for c in claims]).tolist(),
+            embeddings=self._vectors([c.text for c in claims]).tolist(),
             documents=[c.text for c in claims],
             metadatas=[_metadata(c.cell, self.writer, expires) for c in claims],
         )
