@@ -125,7 +125,7 @@ def fallback_advice(
     pool = [
         name
         for name in coverage.items_per_issue
-        if name not in exclude and name not in coverage.saturated
+        if name not in exclude and name not in coverage.avoided
     ] or [n for n in coverage.under_covered if n not in exclude]
     pool.sort(key=lambda n: (coverage.items_per_issue.get(n, 0), tried.get(n, 0), n))
     cells = list(coverage.grid.emptiest)
@@ -299,6 +299,8 @@ def _resolve_advice(
     for item, resolved, hazard, tactic in zip(proposed, resolutions, hazards, tactics, strict=True):
         if resolved.name in coverage.saturated:
             discarded["saturated"] += 1
+        elif resolved.name in coverage.exhausted:
+            discarded["exhausted"] += 1
         elif any(p.advice.safety_issue == resolved.name for p in planned):
             discarded["repeats_round_advice"] += 1
         else:

@@ -185,6 +185,7 @@ def _steering(state: LoopState) -> Steering:
         advised=dict(state.get("advised") or {}),
         listed=dict(state.get("listed") or {}),
         recent_redundancy_rate=state.get("recent_redundancy_rate", 0.0),
+        dry=dict(state.get("dry") or {}),
     )
 
 
@@ -249,6 +250,7 @@ def _advise(
         steering.recent_redundancy_rate,
         steering.advised,
         listed=steering.listed,
+        dry=steering.dry,
         hazards=res.inputs.taxonomy.names,
         benign_share=config.benign_share,
         part=gaps,

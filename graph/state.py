@@ -20,6 +20,14 @@ def add_counts(left: dict[str, float] | None, right: dict[str, float] | None) ->
     return merged
 
 
+def extend_runs(left: dict[str, int] | None, right: dict[str, int] | None) -> dict[str, int]:
+    """Extend per-key runs of events: a positive value adds to the key's run, 0 ends it."""
+    merged = dict(left or {})
+    for key, value in (right or {}).items():
+        merged[key] = merged.get(key, 0) + value if value else 0
+    return merged
+
+
 def add_usage(
     left: dict[str, dict[str, float]] | None, right: dict[str, dict[str, float]] | None
 ) -> dict[str, dict[str, float]]:
@@ -64,6 +72,10 @@ class LoopState(TypedDict, total=False):
     """How often each issue has been advised (the fallback prefers the least tried)."""
     listed: Annotated[dict[str, int], add_counts]
     """How often each issue was listed to the advisor as under-covered (the list moves on)."""
+    dry: Annotated[dict[str, int], extend_runs]
+    """Per issue, its candidates rejected as duplicates since it last had one accepted: a long run
+    means its remaining requests repeat its items, and the advisor no longer advises it
+    (``memory.coverage.EXHAUSTED_AFTER``)."""
     advice_sources: Annotated[dict[str, int], add_counts]
     """Advice items used, by source (advisor, fallback, self-instruct), whole run."""
     discarded_advice: Annotated[dict[str, int], add_counts]

@@ -12,6 +12,13 @@ from memory.store import Cell, Memory
 SATURATION_FACTOR = 2.0
 # ... and only once it holds at least this many items (tiny datasets are not "saturated").
 SATURATION_MIN_ITEMS = 3
+# An issue whose candidates were rejected as duplicates this many times in a row (no item of it
+# accepted in between) is exhausted: its remaining requests repeat its items, and the advisor no
+# longer advises it.
+EXHAUSTED_AFTER = 6
+# An issue listed to the advisor this many times, never advised and still empty, is passed over
+# (an advisor that does not know it): it does not count in the mean share of items.
+PASSED_OVER_AFTER = 3
 # How many issues of each list the advisor sees: keeps its prompt bounded as issues accumulate.
 LISTED_ISSUES = 8
 # Saturated issues are listed further, since advice on one that is not shown is wasted.
@@ -140,6 +147,8 @@ class CoverageStats:
     held: dict[Cell, int] = field(default_factory=dict)
     """Items per cell as memory held them when this was read, the cells in flight not added
     (read only with a taxonomy, ``hazards``: empty without one)."""
+    exhausted: list[str] = field(default_factory=list)
+    """Issues whose recent candidates keep repeating their items (``EXHAUSTED_AFTER``)."""
 
     def render(self) -> str:
         """A short, bounded text for the advisor prompt."""
@@ -158,6 +167,15 @@ class CoverageStats:
                 else ""
             )
             + ".",
+            *(
+                [
+                    "Exhausted (its recent requests repeat its items; do not advise): "
+                    + ", ".join(self.exhausted[:LISTED_SATURATED])
+                    + "."
+                ]
+                if self.exhausted
+                else []
+            ),
             "Under-covered (good targets): " + (", ".join(self.under_covered) or "none") + ".",
             f"Share of recent candidates rejected as duplicates: {self.recent_redundancy_rate:.0%}.",
         ]
@@ -175,6 +193,11 @@ class CoverageStats:
             )
         return "\n".join(lines)
 
+    @property
+    def avoided(self) -> frozenset[str]:
+        """Issues not to advise: saturated or exhausted."""
+        return frozenset(self.saturated) | frozenset(self.exhausted)
+
 
 def coverage_stats(
     memory: Memory,
@@ -182,6 +205,7 @@ def coverage_stats(
     advised: dict[str, int] | None = None,
     *,
     listed: dict[str, int] | None = None,
+    dry: dict[str, int] | None = None,
     hazards: Sequence[str] = (),
     benign_share: float = 0.0,
     part: int = 0,
@@ -210,16 +234,28 @@ def coverage_stats(
         counts[cell[1]] = counts.get(cell[1], 0) + 1
         cells[cell] = cells.get(cell, 0) + 1
     total = sum(counts.values())
-    mean = total / len(counts) if counts else 0.0
+    in_play = [
+        n
+        for n, c in counts.items()
+        if c or advised.get(n, 0) or listed.get(n, 0) < PASSED_OVER_AFTER
+    ]
+    mean = total / len(in_play) if in_play else 0.0
     saturated = sorted(
         n for n, c in counts.items() if c >= SATURATION_MIN_ITEMS and c > SATURATION_FACTOR * mean
+    )
+    exhausted = sorted(
+        n for n, run in (dry or {}).items() if run >= EXHAUSTED_AFTER and n not in saturated
     )
 
     def least_first(item: tuple[str, int]) -> tuple[int, int, int, str]:
         name, items = item
         return items, listed.get(name, 0), advised.get(name, 0), name
 
-    ordered = [n for n, _ in sorted(counts.items(), key=least_first) if n not in saturated]
+    ordered = [
+        n
+        for n, _ in sorted(counts.items(), key=least_first)
+        if n not in saturated and n not in exhausted
+    ]
     under = _slice(ordered, part)
     spread = Counter(issue for issue, _, _ in {cell[1:] for cell, n in cells.items() if n})
     holding = _slice(
@@ -233,6 +269,7 @@ def coverage_stats(
         under_covered=under,
         saturated=saturated,  # complete: the advisor node checks advice against it
         recent_redundancy_rate=recent_redundancy_rate,
+        exhausted=exhausted,
         in_progress=dict(Counter(cell[1] for cell in in_flight)),
         held=held,
         grid=GridCoverage.of(

@@ -127,8 +127,13 @@ def settle_round(
     judged.update(
         grid_key(r.candidate.tactic, r.reason) for r in judged_out if r.candidate is not None
     )
+    duplicates = Counter(
+        r.candidate.safety_issue for r in judged_out if r.reason == "duplicate" and r.candidate
+    )
+    kept_issues = {c.safety_issue for c in recorded} | {v.candidate.safety_issue for v in kept}
     update: dict[str, Any] = {
         "accepted": state.get("accepted", 0) + len(recorded) + len(kept),
+        "dry": dict(duplicates) | dict.fromkeys(kept_issues, 0),
         "candidates_seen": state.get("candidates_seen", 0) + len(candidates),
         "round_accepted": recorded + [v.candidate for v in kept],
         "rejections": dict(reasons),

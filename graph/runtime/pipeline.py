@@ -132,6 +132,7 @@ class Steering:
     advised: dict[str, int]
     listed: dict[str, int]
     recent_redundancy_rate: float
+    dry: dict[str, int] = field(default_factory=dict)
 
 
 class Tally(NamedTuple):

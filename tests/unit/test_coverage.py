@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from memory.coverage import LISTED_ISSUES, LISTED_SATURATED, CoverageStats, coverage_stats
+from memory.coverage import (
+    EXHAUSTED_AFTER,
+    LISTED_ISSUES,
+    LISTED_SATURATED,
+    PASSED_OVER_AFTER,
+    CoverageStats,
+    coverage_stats,
+)
 
 
 class CountsOnly:
@@ -98,6 +105,30 @@ def test_under_covered_moves_on_to_issues_advised_less_often(make_memory):
     first = coverage_stats(memory).under_covered
     later = coverage_stats(memory, advised={"alpha issue": 2, "beta issue": 1}).under_covered
     assert first[0] == "alpha issue" and later == ["gamma issue", "beta issue", "alpha issue"]
+
+
+def test_issues_the_advisor_passes_over_do_not_dilute_the_mean_share():
+    counts = {"a": 4, "b": 4, "c": 1, **{f"seed {i}": 0 for i in range(9)}}
+    assert stats(counts).saturated == ["a", "b"]  # mean 0.75 over 12 issues
+    passed_over = {f"seed {i}": PASSED_OVER_AFTER for i in range(9)}
+    in_play = coverage_stats(CountsOnly(counts), listed=passed_over)
+    assert in_play.saturated == []  # mean 3 over the 3 issues in play
+    advised = {f"seed {i}": 1 for i in range(3)}
+    tried = coverage_stats(CountsOnly(counts), advised=advised, listed=passed_over)
+    assert tried.saturated == ["a", "b"]  # 3 advised once are in play: mean 1.5 over 6
+
+
+def test_an_issue_whose_candidates_keep_repeating_its_items_is_exhausted():
+    counts = {"doxxing": 2, "malware": 1, "fraud": 0}
+    dry = {"doxxing": EXHAUSTED_AFTER, "malware": EXHAUSTED_AFTER - 1}
+    result = coverage_stats(CountsOnly(counts), dry=dry)
+    assert result.exhausted == ["doxxing"] and result.saturated == []
+    assert result.avoided == {"doxxing"}
+    assert "doxxing" not in result.under_covered
+    assert "Exhausted (its recent requests repeat its items; do not advise): doxxing." in (
+        result.render()
+    )
+    assert "Exhausted" not in stats(counts).render()
 
 
 def test_advice_in_flight_counts_as_items_and_is_named_only_when_there_is_some():

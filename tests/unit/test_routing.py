@@ -14,7 +14,7 @@ from graph.graph import (
     route_start,
 )
 from graph.runtime.ledger import stop_reason
-from graph.state import add_counts, add_usage, total_calls
+from graph.state import add_counts, add_usage, extend_runs, total_calls
 from tests.doubles.scripted_runs import SCRIPTED_CONFIG
 
 
@@ -92,6 +92,8 @@ def test_recursion_limit_covers_every_round():
 def test_counter_reducers_add_up():
     assert add_counts({"dup": 1}, {"dup": 2, "irr": 1}) == {"dup": 3, "irr": 1}
     assert add_counts(None, None) == {}
+    assert extend_runs({"a": 2, "b": 5}, {"a": 3, "b": 0, "c": 1}) == {"a": 5, "b": 0, "c": 1}
+    assert extend_runs(None, None) == {}
     left = {"critic": {"calls": 2, "input_tokens": 10}}
     merged = add_usage(left, {"critic": {"calls": 1}, "advisor": {"calls": 4}})
     assert merged == {"critic": {"calls": 3, "input_tokens": 10}, "advisor": {"calls": 4}}

@@ -265,3 +265,31 @@ def test_advisor_calls_ask_one_item_while_nothing_is_in_flight(tmp_path, monkeyp
     # task numbers stay distinct whatever a call's size: each call numbers from part x 2
     firsts = [(c[0], c[2]) for c in calls]
     assert len(firsts) == len(set(firsts))
+
+
+def test_the_state_counts_each_issues_duplicates_since_its_last_accepted_item(tmp_path):
+    from collections import Counter
+
+    from langgraph.checkpoint.sqlite import SqliteSaver
+
+    from graph.graph import build_graph
+    from graph.runtime.driver import THREAD
+
+    out = tmp_path / "run"
+    assert scripted_main(["--target", "12", "--out", str(out), *FAKE]) == 0
+    accepted = {(r["round"], r["safety_issue"]) for r in read_jsonl(out / "dataset.jsonl")}
+    duplicates = Counter(
+        (r["round"], r["candidate"]["safety_issue"])
+        for r in read_jsonl(out / "rejected.jsonl")
+        if r["reason"] == "duplicate"
+    )
+    assert duplicates  # the scripted generator repeats itself
+    expected: dict[str, int] = {}
+    for round_ in sorted({r for r, _ in accepted | set(duplicates)}):
+        for issue in {i for r, i in duplicates if r == round_}:
+            expected[issue] = expected.get(issue, 0) + duplicates[round_, issue]
+        for issue in {i for r, i in accepted if r == round_}:
+            expected[issue] = 0
+    with SqliteSaver.from_conn_string(str(out / "checkpoints.sqlite")) as saver:
+        state = build_graph(saver).get_state({"configurable": THREAD}).values
+    assert state["dry"] == expected
