@@ -221,6 +221,11 @@ def coverage_stats(
     (``GridCoverage.issue_holdings``) are those with items that fill fewest (tactic, kind) cells,
     in the same order within as many cells: an issue whose items fill few cells lacks the most.
 
+    An issue is saturated when it holds more than ``SATURATION_FACTOR`` times the mean share of
+    the issues in play (not those ``listed`` ``PASSED_OVER_AFTER`` times, never advised and still
+    empty); one whose candidates came back as duplicates ``EXHAUSTED_AFTER`` times in a row
+    (``dry``, the run state's) is exhausted. Neither is listed or advised.
+
     ``part`` shows the next slice of that order instead of its head (part 1: the 9th to 16th
     under-covered issues, ...; it wraps around): advisors asked at once each see other gaps.
     ``in_flight`` are the cells of advice given and not yet judged (the run's backlog): each
