@@ -256,11 +256,8 @@ def coverage_stats(
         name, items = item
         return items, listed.get(name, 0), advised.get(name, 0), name
 
-    ordered = [
-        n
-        for n, _ in sorted(counts.items(), key=least_first)
-        if n not in saturated and n not in exhausted
-    ]
+    avoided = {*saturated, *exhausted}
+    ordered = [n for n, _ in sorted(counts.items(), key=least_first) if n not in avoided]
     under = _slice(ordered, part)
     spread = Counter(issue for issue, _, _ in {cell[1:] for cell, n in cells.items() if n})
     holding = _slice(

@@ -21,6 +21,17 @@ def read_jsonl(path: Path) -> list[dict]:
     ]
 
 
+def checkpointed_state(out: Path) -> dict:
+    """The last checkpointed state of the run in ``out``."""
+    from langgraph.checkpoint.sqlite import SqliteSaver
+
+    from graph.graph import build_graph
+    from graph.runtime.driver import THREAD
+
+    with SqliteSaver.from_conn_string(str(out / "checkpoints.sqlite")) as saver:
+        return build_graph(saver).get_state({"configurable": THREAD}).values
+
+
 def run_fake(out: Path, *extra: str) -> int:
     return scripted_main(["--target", "6", "--out", str(out), *FAKE, *extra])
 
@@ -221,17 +232,11 @@ def test_a_run_that_plans_ahead_pairs_every_item_and_summarizes_in_the_backgroun
 def test_a_run_that_planned_ahead_continues_in_lock_step_with_its_items_left_to_summarize(
     tmp_path,
 ):
-    from langgraph.checkpoint.sqlite import SqliteSaver
-
-    from graph.graph import build_graph
-    from graph.runtime.driver import THREAD
-
     out = tmp_path / "run"
     assert scripted_main(["--target", "6", "--out", str(out), *FAKE, "--concurrency", "8"]) == 0
 
     def state():
-        with SqliteSaver.from_conn_string(str(out / "checkpoints.sqlite")) as saver:
-            return build_graph(saver).get_state({"configurable": THREAD}).values
+        return checkpointed_state(out)
 
     # the round that reached the target accepted items, and no summary is started after it
     assert state().get("unsummarized") and not state().get("unpaired")
@@ -270,11 +275,6 @@ def test_advisor_calls_ask_one_item_while_nothing_is_in_flight(tmp_path, monkeyp
 def test_the_state_counts_each_issues_duplicates_since_its_last_accepted_item(tmp_path):
     from collections import Counter
 
-    from langgraph.checkpoint.sqlite import SqliteSaver
-
-    from graph.graph import build_graph
-    from graph.runtime.driver import THREAD
-
     out = tmp_path / "run"
     assert scripted_main(["--target", "12", "--out", str(out), *FAKE]) == 0
     accepted = {(r["round"], r["safety_issue"]) for r in read_jsonl(out / "dataset.jsonl")}
@@ -290,6 +290,4 @@ def test_the_state_counts_each_issues_duplicates_since_its_last_accepted_item(tm
             expected[issue] = expected.get(issue, 0) + duplicates[round_, issue]
         for issue in {i for r, i in accepted if r == round_}:
             expected[issue] = 0
-    with SqliteSaver.from_conn_string(str(out / "checkpoints.sqlite")) as saver:
-        state = build_graph(saver).get_state({"configurable": THREAD}).values
-    assert state["dry"] == expected
+    assert checkpointed_state(out)["dry"] == expected
