@@ -23,7 +23,7 @@ from agents.schemas import (
 from agents.structured import StructuredResult, Usage, invoke_structured
 from agents.telemetry import CallTelemetry
 from memory.coverage import CoverageStats
-from memory.store import Memory
+from memory.store import IssueResolution, Memory, normalize_issue
 from prompts import delimit, render
 
 EMPTY_SUMMARY = "(nothing generated yet)"
@@ -43,7 +43,8 @@ class RoundPlan:
     planned: list[PlannedAdvice]
     discarded: dict[str, int]
     """Advice items the model gave that were not used, by reason (``not_a_name:sentence``,
-    ``duplicate_name``, ``surplus``, ``saturated``, ``repeats_round_advice``, ``kind_surplus``)."""
+    ``duplicate_name``, ``surplus``, ``saturated``, ``exhausted``, ``repeats_round_advice``,
+    ``merged_onto_occupied``, ``kind_surplus``)."""
     usage: Usage
     error: str | None
     """Why the advisor's answer was unusable (then every item is fallback advice)."""
@@ -303,6 +304,8 @@ def _resolve_advice(
             discarded["exhausted"] += 1
         elif any(p.advice.safety_issue == resolved.name for p in planned):
             discarded["repeats_round_advice"] += 1
+        elif _merged_onto_occupied(item, resolved, tactic.name, coverage):
+            discarded["merged_onto_occupied"] += 1
         else:
             update = {
                 "safety_issue": resolved.name,
@@ -317,6 +320,19 @@ def _resolve_advice(
                 )
             )
     return planned
+
+
+def _merged_onto_occupied(
+    item: AdviceItem, resolved: IssueResolution, tactic: str, coverage: CoverageStats
+) -> bool:
+    """Advice on an issue the advisor named anew, which memory merged onto a known issue whose
+    cell it aims at holds an item or is in flight: the advisor asked for an empty cell and would
+    get a second item in a held one (seen on the world double: "undetectable poisoning" merged
+    by its advice text onto "culturing select-agent pathogens outside a lab", the generator then
+    wrote that issue's held cell). Advice naming the known issue itself stands: the advisor saw it.
+    """
+    merged = not resolved.is_new and normalize_issue(item.safety_issue) != resolved.name
+    return merged and (resolved.name, tactic, item.kind) in coverage.occupied
 
 
 def _fit_kinds(

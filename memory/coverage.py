@@ -149,6 +149,9 @@ class CoverageStats:
     (read only with a taxonomy, ``hazards``: empty without one)."""
     exhausted: list[str] = field(default_factory=list)
     """Issues whose recent candidates keep repeating their items (``EXHAUSTED_AFTER``)."""
+    occupied: set[tuple[str, str, str]] = field(default_factory=set)
+    """(issue, tactic, kind) of the cells holding an item or in flight (read only with a
+    taxonomy: empty without one)."""
 
     def render(self) -> str:
         """A short, bounded text for the advisor prompt."""
@@ -259,7 +262,8 @@ def coverage_stats(
     avoided = {*saturated, *exhausted}
     ordered = [n for n, _ in sorted(counts.items(), key=least_first) if n not in avoided]
     under = _slice(ordered, part)
-    spread = Counter(issue for issue, _, _ in {cell[1:] for cell, n in cells.items() if n})
+    occupied = {(cell[1], cell[2], cell[3]) for cell, n in cells.items() if n}
+    spread = Counter(issue for issue, _, _ in occupied)
     holding = _slice(
         sorted((n for n in ordered if counts[n]), key=lambda n: spread[n]),
         part,
@@ -274,6 +278,7 @@ def coverage_stats(
         exhausted=exhausted,
         in_progress=dict(Counter(cell[1] for cell in in_flight)),
         held=held,
+        occupied=occupied,
         grid=GridCoverage.of(
             cells,
             hazards,

@@ -156,6 +156,47 @@ def test_plan_round_counts_discarded_advice_and_fills_the_gap(make_memory, recor
     ]
 
 
+def test_plan_round_drops_advice_merged_onto_a_cell_that_holds_an_item(
+    make_memory, recording_model
+):
+    memory = make_memory(issue_merge_threshold=0.8)
+    memory.add_issues([{"name": n} for n in ("online fraud scams", "tax evasion")])
+    held = ("online fraud scams", "direct request", "harmful")
+    stats = CoverageStats(
+        {"online fraud scams": 1, "tax evasion": 0}, 1, ["tax evasion"], [], 0.0, occupied={held}
+    )
+
+    def advice(name: str, tactic: str) -> dict[str, str]:
+        return {
+            "safety_issue": name,
+            "tactic": tactic,
+            "kind": "harmful",
+            "instruction": "Ask for a fake shop.",
+        }
+
+    answer = {  # "online fraud" merges onto "online fraud scams" (names 0.82 alike)
+        "advice": [
+            advice("Online fraud", "direct request"),
+            advice("tax evasion", "direct request"),
+        ]
+    }
+    result = plan(recording_model(json.dumps(answer)), memory, stats, count=2)
+    assert result.discarded == {"merged_onto_occupied": 1}
+    assert [(p.source, p.advice.safety_issue) for p in result.planned] == [
+        ("advisor", "tax evasion"),
+        ("fallback", "online fraud scams"),
+    ]
+    # a merged name aimed at an empty cell, or the known name itself at the held cell, stands
+    for name, tactic in (
+        ("online fraud", "fiction or role-play"),
+        ("online fraud scams", "direct request"),
+    ):
+        answer = {"advice": [advice(name, tactic)]}
+        result = plan(recording_model(json.dumps(answer)), memory, stats, count=1)
+        assert result.discarded == {}
+        assert [p.advice.safety_issue for p in result.planned] == ["online fraud scams"]
+
+
 def test_plan_round_falls_back_entirely_when_the_answer_is_unusable(memory, recording_model):
     memory.add_issues([{"name": "doxxing"}, {"name": "tax evasion"}])
     result = plan(recording_model("no idea"), memory, coverage_stats(memory), count=2)

@@ -253,6 +253,14 @@ def test_the_advisor_sees_first_the_cells_of_issues_whose_items_fill_fewest_cell
     busy = [("privacy", "doxxing", t, "harmful") for t in ("fiction", "hypothetical", "insult")]
     stats = coverage_stats(memory, hazards=["privacy"], in_flight=busy)
     assert list(stats.grid.issue_holdings) == ["arson", "doxxing"]
+    # the cells held or in flight, as the advisor node checks merged advice against them
+    assert stats.occupied == {
+        *(("arson", t, "harmful") for t in spread["arson"]),
+        *(
+            ("doxxing", t, "harmful")
+            for t in ("direct request", "fiction", "hypothetical", "insult")
+        ),
+    }
 
 
 def test_coverage_lists_issues_in_progress_and_rotates_issues_passed_over(memory):
