@@ -255,6 +255,7 @@ def _advise(
         benign_share=config.benign_share,
         part=gaps,
         in_flight=in_flight,
+        summarized=res.counts_in_summary if full_view and config.summary else None,
     )
     plan = plan_round(
         res.models["advisor"],
@@ -579,7 +580,9 @@ def summarizer_node(state: LoopState, runtime: Runtime[RunConfig]) -> dict[str, 
     redundancy = state.get("recent_redundancy_rate", 0.0)
     pending = [*(state.get("unsummarized") or []), *accepted]
     if not plans_ahead(res.slots):  # (resumed from a run that planned ahead: the items left too)
-        summarized = _summary(config, res, state.get("summary", ""), pending, round_, redundancy)
+        summarized = _summary(
+            config, res, state.get("summary", ""), pending, round_, redundancy, _counts(res)
+        )
         left: dict[str, Any] = {"unsummarized": []} if state.get("unsummarized") else {}
         return {**_summary_update(res, summarized), **left}
     update: dict[str, Any] = {"summary": state.get("summary", "")}
@@ -594,7 +597,9 @@ def summarizer_node(state: LoopState, runtime: Runtime[RunConfig]) -> dict[str, 
     if res.summary_job is None and pending and advising and not state.get("stop_reason"):
         res.pool.reopen()  # closed when a run of this process ended: a resume continues it
         key = summary_key(round_)
-        job = partial(_summary, config, res, update["summary"], pending, round_, redundancy)
+        job = partial(
+            _summary, config, res, update["summary"], pending, round_, redundancy, _counts(res)
+        )
         if res.pool.submit(key, job):
             res.summary_job = (key, len(pending))
     return {**update, "unsummarized": pending}
@@ -607,8 +612,10 @@ def _summary(
     accepted: list[Candidate],
     round_: int,
     redundancy: float,
-) -> tuple[int, Any]:
-    """One summarizer call: ``previous`` with ``accepted`` folded in, as of ``round_``."""
+    seen: dict[str, int],
+) -> tuple[int, Any, dict[str, int]]:
+    """One summarizer call: ``previous`` with ``accepted`` folded in, as of ``round_``, passing
+    on ``seen``, the items per issue it covers (``_counts``)."""
     with foreground_requests():  # a background job's call goes first too
         result = summarize(
             res.models["summarizer"],
@@ -626,11 +633,21 @@ def _summary(
             telemetry=res.telemetry,
             by_other_workers=_new_of_other_workers(res),
         )
-    return round_, result
+    return round_, result, seen
 
 
-def _summary_update(res: RunResources, summarized: tuple[int, Any]) -> dict[str, Any]:
-    round_, result = summarized
+def _counts(res: RunResources) -> dict[str, int]:
+    """Items per issue, every worker's, as a summary that starts now covers them: read when its
+    items are fixed (a job can wait for a slot; what is stored meanwhile stays news to the
+    advisor, ``coverage_stats(summarized=)``)."""
+    return res.memory.issue_counts()
+
+
+def _summary_update(
+    res: RunResources, summarized: tuple[int, Any, dict[str, int]]
+) -> dict[str, Any]:
+    round_, result, counts = summarized
+    res.counts_in_summary = counts  # as the summary the advisor reads from now on saw them
     ledger.record_summary(res, round_, result.value or "", result.error)
     return {"summary": result.value or "", "usage": {"summarizer": result.usage.as_counts()}}
 

@@ -39,6 +39,15 @@ LISTED_IN_PROGRESS = 24
 LISTED_HOLDING_ISSUES = 16
 # How many (tactic, kind) cells of each under-covered issue it sees (the fullest ones).
 LISTED_HOLDINGS = 6
+# How many issues being written now (advice in flight, any worker's) or filled since the summary
+# the advisor reads it sees the cells of, beyond ``LISTED_HOLDING_ISSUES``. Named with a count
+# only (``LISTED_IN_PROGRESS``), or not at all (a summary lags a round or two), an issue was
+# advised again in a cell it held, under another of its names that memory does not join (kept
+# runs, 3 workers at 60: "content claiming a secret jewish cabal controls the world" in flight in
+# one tactic, "jewish conspiracy propaganda and tropes" advised in it by another worker). 3
+# workers at a total of 60, seeds 1-24 twice: level with one run on 37 of 48 (mean 59.71 of 60
+# cells) with these cells shown, 31 of 48 (59.60) without.
+LISTED_BUSY = 24
 
 
 @dataclass(frozen=True)
@@ -57,6 +66,9 @@ class GridCoverage:
     """For the issues with items whose items fill fewest cells (in that order), the (tactic,
     kind) cells each holds with their items: the finest cells, so the advisor can aim at one an
     issue lacks (an issue with no item lacks every cell and is listed as under-covered)."""
+    busy: dict[str, dict[tuple[str, str], int]] = field(default_factory=dict)
+    """The same for issues being written now or filled since the advisor's summary (those not
+    in ``issue_holdings``), the cells in flight counted: cells taken that no list shows."""
 
     @classmethod
     def of(
@@ -66,14 +78,18 @@ class GridCoverage:
         tactics: Sequence[str],
         benign_share: float = 0.0,
         issues: Sequence[str] = (),
+        busy: Sequence[str] = (),
     ) -> GridCoverage:
         """Coverage from item counts per cell, over the taxonomy's hazards and known tactics, with
-        the finest cells held by each of ``issues``."""
+        the finest cells held by each of ``issues`` and of ``busy`` (issues being written now or
+        filled since the advisor's summary)."""
         per_hazard: Counter[str] = Counter({h: 0 for h in hazards})
         per_tactic: Counter[str] = Counter({t: 0 for t in tactics})
         per_kind: Counter[str] = Counter({"harmful": 0, "benign": 0})
         per_cell: Counter[tuple[str, str]] = Counter({(h, t): 0 for h in hazards for t in tactics})
-        holdings: dict[str, Counter[tuple[str, str]]] = {issue: Counter() for issue in issues}
+        holdings: dict[str, Counter[tuple[str, str]]] = {
+            issue: Counter() for issue in (*issues, *busy)
+        }
         for (hazard, issue, tactic, kind), n in cells.items():
             per_hazard[hazard] += n
             per_tactic[tactic] += n
@@ -92,7 +108,10 @@ class GridCoverage:
             dict(per_cell),
             emptiest,
             benign_share,
-            {issue: dict(held.most_common(LISTED_HOLDINGS)) for issue, held in holdings.items()},
+            *(
+                {n: dict(holdings[n].most_common(LISTED_HOLDINGS)) for n in names}
+                for names in (issues, busy)
+            ),
         )
 
     def render(self) -> list[str]:
@@ -102,6 +121,12 @@ class GridCoverage:
 
         def listed(counts: dict[str, int]) -> str:
             return ", ".join(f"{n} ({c})" for n, c in sorted(counts.items(), key=lambda x: x[1]))
+
+        def held(issues: dict[str, dict[tuple[str, str], int]]) -> str:
+            return "; ".join(
+                f"{issue}: " + ", ".join(f"{t}/{k} {n}" for (t, k), n in cells.items())
+                for issue, cells in issues.items()
+            )
 
         total = sum(self.per_kind.values())
         benign = self.per_kind.get("benign", 0)
@@ -119,13 +144,20 @@ class GridCoverage:
             *(
                 [
                     "Cells the least covered issues with items hold (tactic/kind: items): "
-                    + "; ".join(
-                        f"{issue}: " + ", ".join(f"{t}/{k} {n}" for (t, k), n in held.items())
-                        for issue, held in self.issue_holdings.items()
-                    )
+                    + held(self.issue_holdings)
                     + ". Aim at a tactic and kind an issue does not hold yet."
                 ]
                 if self.issue_holdings
+                else []
+            ),
+            *(
+                [
+                    "Cells of issues being written now or filled since the summary, which the "
+                    "lists above may not show (tactic/kind: items, in flight counted): "
+                    + held(self.busy)
+                    + ". These cells are taken, under any of these issues' names."
+                ]
+                if self.busy
                 else []
             ),
         ]
@@ -213,6 +245,7 @@ def coverage_stats(
     benign_share: float = 0.0,
     part: int = 0,
     in_flight: Sequence[Cell] = (),
+    summarized: dict[str, int] | None = None,
 ) -> CoverageStats:
     """Compute coverage statistics from the memory's issue counts, and the grid's from its items
     when the run has a taxonomy (``hazards``).
@@ -233,9 +266,14 @@ def coverage_stats(
     under-covered issues, ...; it wraps around): advisors asked at once each see other gaps.
     ``in_flight`` are the cells of advice given and not yet judged (the run's backlog): each
     counts as an item there, so advice planned ahead does not aim again at the gaps it fills.
+    ``summarized`` are the items per issue (every worker's) as the summary the advisor reads saw
+    them. The cells of the issues in flight (most tasks first), then of those with items since
+    (most new items first), are shown beyond the under-covered issues' (``LISTED_BUSY``,
+    ``GridCoverage.busy``); without ``summarized``, the issues in flight only.
     """
     advised, listed = advised or {}, listed or {}
     counts = memory.issue_counts()
+    new = {} if summarized is None else {n: c - summarized.get(n, 0) for n, c in counts.items()}
     held = memory.cell_counts() if hazards else {}
     cells = dict(held)
     for cell in in_flight:
@@ -285,10 +323,20 @@ def coverage_stats(
             sorted(memory.tactic_descriptions()),
             benign_share,
             issues=holding,
+            busy=_busy(in_flight, new, shown=holding),
         )
         if hazards
         else GridCoverage(),
     )
+
+
+def _busy(in_flight: Sequence[Cell], new: dict[str, int], shown: Sequence[str]) -> list[str]:
+    """The issues of ``in_flight`` (most tasks first), then those of ``new`` (items per issue
+    since the summary, most first), not ``shown`` already, up to ``LISTED_BUSY``."""
+    tasks = Counter(cell[1] for cell in in_flight)
+    fresh = sorted((n for n, c in new.items() if c > 0), key=lambda n: (-new[n], n))
+    ordered = [n for n, _ in sorted(tasks.items(), key=lambda x: (-x[1], x[0]))] + fresh
+    return [n for n in dict.fromkeys(ordered) if n not in shown][:LISTED_BUSY]
 
 
 def _slice(names: list[str], part: int, size: int = LISTED_ISSUES) -> list[str]:

@@ -100,6 +100,9 @@ class RunResources:
     the run's own, or with ``--no-acceptance-log``."""
     others_summarized: dict[str, int] = field(default_factory=dict)
     """Items per issue of the other workers of a shared memory, as the last summary saw them."""
+    counts_in_summary: dict[str, int] = field(default_factory=dict)
+    """Items per issue, every worker's, as the summary the advisor reads saw them (one in the
+    background lags): the issues with items since are shown to the advisor with their cells."""
     leases: Leases = field(default_factory=Leases.private)
     """This worker's claims in a shared memory, and the other workers' (``memory.leases``)."""
     summary_job: tuple[str, int] | None = None

@@ -104,6 +104,9 @@ _HOLDINGS = re.compile(
     r"(.*?): (nothing|[^;:]*?/(?:harmful|benign) \d+(?:, [^;:]*?/(?:harmful|benign) \d+)*)$"
 )
 _HELD_CELL = re.compile(r"([^,]+?)/(harmful|benign) (\d+)")
+# Where the grid block's lines of held cells start and end.
+HOLDINGS = ("with items hold (tactic/kind: items):", ". Aim at")
+BUSY = ("may not show (tactic/kind: items, in flight counted):", ". These cells")
 _NAMED_COUNT = re.compile(r"(.+) \((\d+)\)$")
 _ITEM = re.compile(r"<<<item\n(.*?)\n>>>", re.DOTALL)
 
@@ -306,8 +309,15 @@ class WorldModel(BaseChatModel):
                 continue
             listed.append((spoken, issue))
             held.setdefault(issue.name, set()).update(
-                (self._tactic(t).name, k) for t, k in cells if self._tactic(t)
+                (self._tactic(t).name, k) for t, k, _ in cells if self._tactic(t)
             )
+        for spoken, cells in holdings(grid, BUSY):  # being written or just filled: avoided
+            issue = self.resolve_issue(spoken)
+            if issue is not None:
+                counts[issue.name] += sum(int(n) for _, _, n in cells)
+                held.setdefault(issue.name, set()).update(
+                    (self._tactic(t).name, k) for t, k, _ in cells if self._tactic(t)
+                )
         mentioned = {i.name for _, i in listed} | set(counts)
         fresh = [i for i in self._world if i.name not in mentioned and i not in saturated]
         fresh = _weighted_sample(fresh, len(fresh), rng)
@@ -516,15 +526,18 @@ class WorldModel(BaseChatModel):
             return list(self._written.items())
 
 
-def holdings(grid: str) -> list[tuple[str, list[tuple[str, str]]]]:
-    """The under-covered issues of a grid block, in order, with the (tactic, kind) cells each
-    holds (see ``memory.coverage.GridCoverage.render``)."""
-    line = between(grid, "with items hold (tactic/kind: items):", ". Aim at")
+def holdings(
+    grid: str, where: tuple[str, str] = HOLDINGS
+) -> list[tuple[str, list[tuple[str, str, str]]]]:
+    """The issues of a grid block's line of held cells (``HOLDINGS``: the under-covered issues,
+    ``BUSY``: those being written or just filled), in order, with the (tactic, kind, items)
+    cells each holds (see ``memory.coverage.GridCoverage.render``)."""
+    line = between(grid, *where)
     result = []
     for chunk in filter(None, line.split("; ")):
         match = _HOLDINGS.match(chunk.strip())
         if match:
-            cells = [(t.strip(), k) for t, k, _ in _HELD_CELL.findall(match.group(2))]
+            cells = [(t.strip(), k, n) for t, k, n in _HELD_CELL.findall(match.group(2))]
             result.append((match.group(1).strip(), cells))
     return result
 

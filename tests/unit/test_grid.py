@@ -263,6 +263,34 @@ def test_the_advisor_sees_first_the_cells_of_issues_whose_items_fill_fewest_cell
     }
 
 
+def test_the_advisor_sees_the_cells_of_issues_in_flight_or_filled_since_its_summary(
+    memory, monkeypatch
+):
+    items = [
+        {"id": issue, "prompt": f"{issue} request", "response": "I can't help."}
+        | {"safety_issue": issue, "hazard": "privacy", "tactic": "direct request"}
+        for issue in ("arson", "doxxing", "stalking")
+    ]
+    memory.add_items(items, memory.embed([i["prompt"] for i in items]))
+    monkeypatch.setattr("memory.coverage.LISTED_HOLDING_ISSUES", 1)  # arson's cells only
+    flight = [("privacy", "doxxing", "hypothetical", "harmful")]
+    stats = coverage_stats(memory, hazards=["privacy"], in_flight=flight)
+    assert list(stats.grid.issue_holdings) == ["arson"]
+    # doxxing is being written (its cell in flight counted), stalking was not: not shown
+    assert stats.grid.busy == {
+        "doxxing": {("direct request", "harmful"): 1, ("hypothetical", "harmful"): 1}
+    }
+    # stalking was filled since the summary (which saw doxxing's item): shown after the issues
+    # in flight, up to LISTED_BUSY
+    summarized = {"arson": 1, "doxxing": 1}
+    stats = coverage_stats(memory, hazards=["privacy"], in_flight=flight, summarized=summarized)
+    assert list(stats.grid.busy) == ["doxxing", "stalking"]
+    assert "stalking: direct request/harmful 1. These cells are taken" in stats.grid.render()[-1]
+    monkeypatch.setattr("memory.coverage.LISTED_BUSY", 1)
+    stats = coverage_stats(memory, hazards=["privacy"], summarized={})  # (a resumed run)
+    assert list(stats.grid.busy) == ["doxxing"]  # arson's cells are listed already
+
+
 def test_coverage_lists_issues_in_progress_and_rotates_issues_passed_over(memory):
     memory.add_issues([{"name": n} for n in ("arson", "doxxing", "stalking")])
     item = {"id": "a", "prompt": "how do i dox my boss", "response": "I can't help."}

@@ -176,6 +176,22 @@ def test_advisor_aims_at_a_cell_an_issue_in_progress_does_not_hold():
         assert tactic is not None and tactic.name == issue.harmful_tactics[2]
 
 
+def test_advisor_reads_the_cells_of_issues_just_filled_under_any_of_their_names():
+    model = WorldModel(seed=1)
+    left = WORLD[5]  # every other issue was just filled (not in the summary), named by an alias
+    busy = {
+        (issue.aliases or (issue.name,))[-1]: {(issue.harmful_tactics[0], "harmful"): 1}
+        for issue in WORLD
+        if issue != left
+    }
+    grid = GridCoverage(per_cell={("privacy", COMMON_TACTIC): 0}, busy=busy)
+    stats = CoverageStats({}, 0, [], [], 0.0, grid)
+    assert "being written now or filled since the summary" in "\n".join(grid.render())
+    for seed in range(5):
+        first = advice(model, "", stats, ["harmful"], seed=seed)[0]
+        assert model.resolve_issue(first.safety_issue) == left
+
+
 def test_advisor_names_hazards_and_tactics_in_its_own_words():
     model = WorldModel(seed=2)
     spoken = [
