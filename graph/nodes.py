@@ -208,13 +208,19 @@ def _plan(
     In a shared memory the other workers' live leases count as tasks in flight, advice they
     already claimed, or on a cell another worker filled meanwhile, is planned again
     (``graph.runtime.sharing``), and the tasks are leased."""
-    in_flight = [*in_flight, *(lease.cell for lease in res.leases.others())]
+
+    def others() -> list[Cell]:
+        return [lease.cell for lease in res.leases.others()]
+
     advise = partial(_advise, config, res, steering, round_=round_, part=part, gaps=gaps)
-    plan, coverage = advise(count=count, in_flight=in_flight)
+    plan, coverage = advise(count=count, in_flight=[*in_flight, *others()])
     plan, provisional = claim_plan(
         res.leases,
         plan,
-        lambda again, kept: advise(count=again, in_flight=in_flight + kept, retry=1)[0],
+        # read the leases again: the call again is shown the claims that beat this one
+        lambda again, kept: advise(count=again, in_flight=[*in_flight, *others(), *kept], retry=1)[
+            0
+        ],
         # the cells as the advisor call read them (a run always has a taxonomy, so they were)
         lambda: filled_since(coverage.held, res.memory.cell_counts()),
     )

@@ -594,9 +594,14 @@ class Memory:
         proposing one new issue at once both miss the other's name when they resolve theirs, and
         the one that looks second sees the first; if both see both, both keep the earlier one.
         A twin is what ``_resolve`` merges: a name at least ``issue_merge_threshold`` similar, or
-        a first advice text at least ``advice_merge_threshold`` similar.
+        a first advice text at least ``advice_merge_threshold`` similar; never another name of
+        the same batch, which one advisor call named as a different issue and ``_resolve`` kept
+        apart (seen on the bag-of-words fake: "culturing anthrax or plague bacteria in a home
+        lab" merged into "hyping a low-cap crypto coin ...", 0.66 alike by the advice texts'
+        shared framing words, and every later pathogen name followed it).
         """
         names = [row["name"] for row in rows]
+        batch = set(names)
         nearby = self._issues.collection.query(
             query_embeddings=[v.tolist() for v in vectors],
             n_results=2,  # itself and the nearest other
@@ -606,7 +611,7 @@ class Memory:
             {
                 doc
                 for doc, meta, dist in zip(docs, metas, dists, strict=True)
-                if doc != name
+                if doc not in batch
                 and not (meta or {}).get(MERGED_INTO)
                 and at_least(1.0 - float(dist), self.issue_merge_threshold)
             }
@@ -633,7 +638,7 @@ class Memory:
                         str(meta["name"])
                         for meta, dist in zip(metas, dists, strict=True)
                         if meta
-                        and meta.get("name") != row["name"]
+                        and meta.get("name") not in batch
                         and at_least(1.0 - float(dist), self.advice_merge_threshold)
                     )
         if not any(candidates):

@@ -284,6 +284,44 @@ def test_the_advisor_counts_another_workers_lease_as_in_flight(workers, recordin
     assert [lease.cell[1] for lease in bob.others()] == ["stalking (tracking an ex)"]
 
 
+def test_the_advisor_asked_again_is_shown_the_claim_that_beat_its_advice(
+    workers, recording_model, monkeypatch
+) -> None:
+    clock = Clock()
+    mine, theirs = workers("alice"), workers("bob")
+    mine.add_issues([{"name": n} for n in ("tax evasion", "stalking")])
+    bob = Leases(theirs, clock=clock)
+    model = recording_model(
+        json.dumps({"advice": [{"safety_issue": "Tax evasion", "instruction": "Hide income."}]}),
+        json.dumps({"advice": [{"safety_issue": "Stalking", "instruction": "Track an ex."}]}),
+    )
+    answer = type(model)._generate
+
+    def racing(self, messages, *args, **kwargs):
+        # bob's advisor call returned the same issue while alice's was running
+        if not self.seen:
+            bob.publish([Claim("r1-b0", ("", "tax evasion", "direct", "harmful"), "tax evasion")])
+        return answer(self, messages, *args, **kwargs)
+
+    monkeypatch.setattr(type(model), "_generate", racing)
+    res = SimpleNamespace(
+        leases=Leases(mine, clock=clock),
+        memory=mine,
+        inputs=RunInputs("Be safe.", [], [], Taxonomy({})),
+        models={"advisor": model},
+        telemetry=CallTelemetry(),
+        counts_in_summary={},
+    )
+    steering = Steering("", {}, {}, 0.0)
+    config = RunConfig(benign_share=0.0)
+    outcome = _plan(config, res, steering, round_=1, part=0, count=1, in_flight=[])  # type: ignore[arg-type]
+    first, again = (str(call[-1].content) for call in model.seen)
+    assert "Being written now" not in first
+    assert "Being written now (counted above; advise other issues first): tax evasion (1)" in again
+    assert [p.advice.safety_issue for p in outcome.plan.planned] == ["stalking"]
+    assert outcome.plan.discarded == {CLAIMED: 1}
+
+
 def test_the_summary_is_told_what_other_workers_accepted_since_the_last_one(
     workers, recording_model
 ) -> None:
