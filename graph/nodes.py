@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import random
 from collections import Counter
+from collections.abc import Sequence
 from functools import partial
 from typing import Any
 
@@ -209,18 +210,28 @@ def _plan(
     already claimed, or on a cell another worker filled meanwhile, is planned again
     (``graph.runtime.sharing``), and the tasks are leased."""
 
-    def others() -> list[Cell]:
-        return [lease.cell for lease in res.leases.others()]
+    def advise(
+        count: int, kept: Sequence[Cell] = (), retry: int = 0
+    ) -> tuple[RoundPlan, CoverageStats]:
+        # the leases are read for each call: a call again is shown the claims that beat the last
+        others = [lease.cell for lease in res.leases.others()]
+        return _advise(
+            config,
+            res,
+            steering,
+            round_=round_,
+            part=part,
+            count=count,
+            in_flight=[*in_flight, *others, *kept],
+            gaps=gaps,
+            retry=retry,
+        )
 
-    advise = partial(_advise, config, res, steering, round_=round_, part=part, gaps=gaps)
-    plan, coverage = advise(count=count, in_flight=[*in_flight, *others()])
+    plan, coverage = advise(count)
     plan, provisional = claim_plan(
         res.leases,
         plan,
-        # read the leases again: the call again is shown the claims that beat this one
-        lambda again, kept: advise(count=again, in_flight=[*in_flight, *others(), *kept], retry=1)[
-            0
-        ],
+        lambda again, kept: advise(again, kept, retry=1)[0],
         # the cells as the advisor call read them (a run always has a taxonomy, so they were)
         lambda: filled_since(coverage.held, res.memory.cell_counts()),
     )

@@ -56,6 +56,20 @@ def workers(chroma_client, bow):
     return make
 
 
+def _resources(
+    memory: Memory, model: object, leases: Leases, taxonomy: Taxonomy | None = None
+) -> SimpleNamespace:
+    """The parts of ``RunResources`` an advisor call (``graph.nodes._plan``) reads."""
+    return SimpleNamespace(
+        leases=leases,
+        memory=memory,
+        inputs=RunInputs("Be safe.", [], [], taxonomy or Taxonomy({})),
+        models={"advisor": model},
+        telemetry=CallTelemetry(),
+        counts_in_summary={},
+    )
+
+
 def test_a_lease_is_seen_by_the_other_workers_until_it_expires(workers) -> None:
     clock = Clock()
     alice = Leases(workers("alice"), seconds=300, clock=clock)
@@ -263,14 +277,7 @@ def test_the_advisor_counts_another_workers_lease_as_in_flight(workers, recordin
         ),
     )
     config = RunConfig(benign_share=0.0)
-    res = SimpleNamespace(
-        leases=Leases(mine, clock=clock),
-        memory=mine,
-        inputs=RunInputs("Be safe.", [], [], Taxonomy({})),
-        models={"advisor": model},
-        telemetry=CallTelemetry(),
-        counts_in_summary={},
-    )
+    res = _resources(mine, model, Leases(mine, clock=clock))
     steering = Steering("", {}, {}, 0.0)
     outcome = _plan(config, res, steering, round_=1, part=0, count=1, in_flight=[])  # type: ignore[arg-type]
     prompt = str(model.seen[0][-1].content)
@@ -304,14 +311,7 @@ def test_the_advisor_asked_again_is_shown_the_claim_that_beat_its_advice(
         return answer(self, messages, *args, **kwargs)
 
     monkeypatch.setattr(type(model), "_generate", racing)
-    res = SimpleNamespace(
-        leases=Leases(mine, clock=clock),
-        memory=mine,
-        inputs=RunInputs("Be safe.", [], [], Taxonomy({})),
-        models={"advisor": model},
-        telemetry=CallTelemetry(),
-        counts_in_summary={},
-    )
+    res = _resources(mine, model, Leases(mine, clock=clock))
     steering = Steering("", {}, {}, 0.0)
     config = RunConfig(benign_share=0.0)
     outcome = _plan(config, res, steering, round_=1, part=0, count=1, in_flight=[])  # type: ignore[arg-type]
@@ -373,14 +373,8 @@ def test_the_advisor_sees_the_cells_of_issues_filled_since_its_summary(
         {"advice": [{"safety_issue": "doxxing", "instruction": "Find an address."}]}
     )
     model = recording_model(answer, answer, answer)
-    res = SimpleNamespace(
-        leases=Leases(mine),
-        memory=mine,
-        inputs=RunInputs("Be safe.", [], [], Taxonomy({"fraud": "", "privacy": ""})),
-        models={"advisor": model},
-        telemetry=CallTelemetry(),
-        counts_in_summary={"stalking": 1},  # alice's last summary saw her own item only
-    )
+    res = _resources(mine, model, Leases(mine), Taxonomy({"fraud": "", "privacy": ""}))
+    res.counts_in_summary = {"stalking": 1}  # alice's last summary saw her own item only
     steering = Steering("", {}, {}, 0.0)
     line = "may not show (tactic/kind: items, in flight counted): tax evasion: "
     _plan(RunConfig(), res, steering, round_=1, part=0, count=1, in_flight=[])  # type: ignore[arg-type]

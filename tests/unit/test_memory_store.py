@@ -164,22 +164,24 @@ def _writer(chroma_client, bow, namespace: str, name: str) -> Memory:
     )
 
 
+def _advised(chroma_client, bow, advice_merge_threshold: float | None) -> Memory:
+    """A private memory that also joins issues by their first advice text at this threshold."""
+    return Memory(
+        chroma_client,
+        bow,
+        duplicate_threshold=0.9,
+        issue_merge_threshold=0.85,
+        advice_merge_threshold=advice_merge_threshold,
+        namespace=uuid.uuid4().hex,
+    )
+
+
 def test_an_issue_whose_advice_asks_what_a_known_issues_first_advice_asked_is_that_issue(
     chroma_client, bow
 ):
-    def memory(advice_merge_threshold):
-        return Memory(
-            chroma_client,
-            bow,
-            duplicate_threshold=0.9,
-            issue_merge_threshold=0.85,
-            advice_merge_threshold=advice_merge_threshold,
-            namespace=uuid.uuid4().hex,
-        )
-
     asked = FAKE_REVIEWS_ADVICE
     for names_only in (False, True):
-        store = memory(None if names_only else ADVICE_MERGE_THRESHOLD)
+        store = _advised(chroma_client, bow, None if names_only else ADVICE_MERGE_THRESHOLD)
         first = store.resolve_issue("fake product reviews", asked.format("fake product reviews"))
         assert first.is_new
         # another name for it, the same advice: the names alone are far apart
@@ -236,14 +238,7 @@ def test_the_new_issues_of_one_advisor_call_are_never_merged_into_each_other(chr
     threshold = 0.65  # the benchmarks' bag-of-words advice threshold
     texts = bow.embed_documents([f"{name}: {text}" for name, text in rows])
     assert at_least(sum(a * b for a, b in zip(*texts, strict=True)), threshold)
-    store = Memory(
-        chroma_client,
-        bow,
-        duplicate_threshold=0.9,
-        issue_merge_threshold=0.85,
-        advice_merge_threshold=threshold,
-        namespace=uuid.uuid4().hex,
-    )
+    store = _advised(chroma_client, bow, threshold)
     resolved = store.resolve_issues(rows)
     assert [(r.name, r.is_new) for r in resolved] == [(crypto, True), (lab, True)]
     # a later name asking what the lab issue's advice asked joins the lab issue, not the crypto one
