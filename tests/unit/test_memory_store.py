@@ -8,6 +8,7 @@ import uuid
 
 import pytest
 
+from benchmarks._harness import BAG_OF_WORDS_THRESHOLDS
 from memory.store import ADVICE_MERGE_THRESHOLD, Memory, at_least, issue_id, normalize_issue
 from tests.conftest import AT_EXACTLY_0_8
 
@@ -235,7 +236,7 @@ def test_the_new_issues_of_one_advisor_call_are_never_merged_into_each_other(chr
         ),
         (lab, asked.format(lab, "growing or enhancing dangerous pathogens outside a licensed lab")),
     ]
-    threshold = 0.65  # the benchmarks' bag-of-words advice threshold
+    threshold = BAG_OF_WORDS_THRESHOLDS["advice_merge_threshold"]
     texts = bow.embed_documents([f"{name}: {text}" for name, text in rows])
     assert at_least(sum(a * b for a, b in zip(*texts, strict=True)), threshold)
     store = _advised(chroma_client, bow, threshold)
